@@ -1,0 +1,328 @@
+//! The container's memory, from the memory controller of the caller's cgroup.
+//!
+//! Limits nest: the enforced limit is the minimum over the cgroup and every visible ancestor
+//! (v1 also states it over *all* ancestors in `hierarchical_memory_limit`). Headroom is taken per
+//! level, because an ancestor's usage includes its other children. A limit at or above the host's
+//! memory is no limit at all: then nothing is virtualized.
+
+use super::discover::{CgroupDir, Version, join};
+use super::source::{Source, for_each_line, read_file};
+use crate::buf::Buf;
+use crate::read::memory_stat::{Key, MemoryStat, v1_name};
+use crate::read::number::{Limit, parse_limit, parse_u64};
+
+/// What the host itself reports, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostMemory {
+    pub total: u64,
+    /// `MemAvailable`, when known (the `sysinfo` path does not read `/proc/meminfo`).
+    pub available: Option<u64>,
+}
+
+/// Most levels reported individually (deeper trees still count in the minimum).
+pub const MAX_LEVELS: usize = 16;
+
+/// One visible level of the hierarchy, innermost first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Level {
+    /// `memory.max` / `memory.limit_in_bytes`, `None` when unlimited or absent.
+    pub limit: Option<u64>,
+    /// v2 `memory.high`, `None` when unlimited or absent.
+    pub high: Option<u64>,
+    /// Usage, read only where a limit makes it matter (and always at the innermost level).
+    pub usage: Option<u64>,
+    /// Whether the level has the controller's files at all (the v2 root does not).
+    pub present: bool,
+}
+
+/// Which limit is the effective one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitOrigin {
+    /// The level at this index of [`MemoryView::levels`] (0 = the caller's own cgroup).
+    Level(usize),
+    /// v1 `hierarchical_memory_limit`: set on an ancestor that is not visible.
+    Hierarchical,
+}
+
+/// Why no view was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoView {
+    /// No limit below the host's memory anywhere: host values are the right answer.
+    Unlimited,
+    /// A limit or usage file could not be read or parsed.
+    Unreadable,
+}
+
+/// The container's memory at one instant. All values in bytes.
+#[derive(Clone, Debug)]
+pub struct MemoryView {
+    pub version: Version,
+    pub host: HostMemory,
+    pub levels: [Level; MAX_LEVELS],
+    pub level_count: usize,
+    pub limit: u64,
+    pub origin: LimitOrigin,
+    /// Smallest per-level headroom (limit − usage), at most `limit`.
+    pub headroom: u64,
+    pub stat: MemoryStat,
+    pub free: u64,
+    pub available: u64,
+    pub cached: u64,
+    pub sreclaimable: u64,
+}
+
+/// Reads the limits, usages and `memory.stat` of `cg` and derives the view.
+pub fn read<S: Source>(src: &S, cg: &CgroupDir, host: HostMemory) -> Result<MemoryView, NoView> {
+    let finite = |limit: Limit| match limit {
+        Limit::Bytes(b) if b < host.total => Some(b),
+        _ => None,
+    };
+    let (limit_file, usage_file) = match cg.version {
+        Version::V1 => (&b"memory.limit_in_bytes"[..], &b"memory.usage_in_bytes"[..]),
+        Version::V2 => (&b"memory.max"[..], &b"memory.current"[..]),
+    };
+    let mut levels = [Level::default(); MAX_LEVELS];
+    let mut level_count = 0usize;
+    let mut limit: Option<(u64, LimitOrigin)> = None;
+    let mut headroom: Option<u64> = None;
+    let mut small = Buf::<64>::new();
+    let mut leaf_usage = None;
+    for (index, dir) in cg.levels().enumerate() {
+        let mut level = Level::default();
+        if read_file(src, join(dir, limit_file).as_bytes(), &mut small).is_some() {
+            level.present = true;
+            level.limit = finite(parse_limit(small.as_bytes()).ok_or(NoView::Unreadable)?);
+            if cg.version == Version::V2
+                && read_file(src, join(dir, b"memory.high").as_bytes(), &mut small).is_some()
+            {
+                level.high = parse_limit(small.as_bytes()).and_then(finite);
+            }
+        } else if index == 0 {
+            return Err(NoView::Unreadable);
+        }
+        let bound = match (level.limit, level.high) {
+            (Some(l), Some(h)) => Some(l.min(h)),
+            (l, h) => l.or(h),
+        };
+        if level.present && (bound.is_some() || index == 0) {
+            read_file(src, join(dir, usage_file).as_bytes(), &mut small).ok_or(NoView::Unreadable)?;
+            level.usage = Some(parse_u64(small.as_bytes()).ok_or(NoView::Unreadable)?);
+        }
+        if index == 0 {
+            leaf_usage = level.usage;
+        }
+        if let (Some(b), Some(u)) = (bound, level.usage) {
+            let room = b.saturating_sub(u);
+            headroom = Some(headroom.map_or(room, |h| h.min(room)));
+        }
+        if let Some(l) = level.limit
+            && limit.is_none_or(|(cur, _)| l < cur)
+        {
+            limit = Some((l, LimitOrigin::Level(index)));
+        }
+        if let Some(slot) = levels.get_mut(index) {
+            *slot = level;
+            level_count = index.saturating_add(1);
+        }
+    }
+
+    let mut stat = MemoryStat::default();
+    let v1 = cg.version == Version::V1;
+    // A missing or garbled memory.stat leaves the counters at 0; the limit-based numbers stand.
+    let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
+        stat.feed_line(line, v1);
+        true
+    });
+    if let Some(h) = stat.get(Key::HierarchicalMemoryLimit).and_then(|h| finite(Limit::Bytes(h))) {
+        if limit.is_none_or(|(cur, _)| h < cur) {
+            limit = Some((h, LimitOrigin::Hierarchical));
+        }
+        if let Some(u) = leaf_usage {
+            let room = h.saturating_sub(u);
+            headroom = Some(headroom.map_or(room, |cur| cur.min(room)));
+        }
+    }
+    let (limit, origin) = limit.ok_or(NoView::Unlimited)?;
+    let headroom = headroom.unwrap_or(limit).min(limit);
+    Ok(derive(cg.version, host, levels, level_count, limit, origin, headroom, stat))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn derive(
+    version: Version,
+    host: HostMemory,
+    levels: [Level; MAX_LEVELS],
+    level_count: usize,
+    limit: u64,
+    origin: LimitOrigin,
+    headroom: u64,
+    stat: MemoryStat,
+) -> MemoryView {
+    let get = |key: Key| stat_value(&stat, version, key);
+    let free = headroom;
+    let credit = get(Key::ActiveFile)
+        .saturating_add(get(Key::InactiveFile))
+        .saturating_add(get(Key::SlabReclaimable));
+    let available = headroom.saturating_add(credit).min(limit).min(host.available.unwrap_or(limit)).max(free);
+    let used = limit.saturating_sub(free);
+    let cached = get(Key::File).saturating_sub(get(Key::Swapcached)).min(used);
+    let sreclaimable = get(Key::SlabReclaimable).min(used.saturating_sub(cached));
+    MemoryView { version, host, levels, level_count, limit, origin, headroom, stat, free, available, cached, sreclaimable }
+}
+
+/// A `memory.stat` counter under its v2 name, looked up under the version's own name.
+pub fn stat_value(stat: &MemoryStat, version: Version, key: Key) -> u64 {
+    match version {
+        Version::V1 => stat.or_zero(v1_name(key)),
+        Version::V2 => stat.or_zero(key),
+    }
+}
+
+impl MemoryView {
+    fn stat(&self, key: Key) -> u64 {
+        stat_value(&self.stat, self.version, key).min(self.limit)
+    }
+
+    fn v2_only(&self, key: Key) -> u64 {
+        match self.version {
+            Version::V1 => 0,
+            Version::V2 => self.stat(key),
+        }
+    }
+
+    /// The value, in bytes, of a `/proc/meminfo` field this view rewrites (`None`: keep the
+    /// host's line).
+    pub fn meminfo_bytes(&self, key: &[u8]) -> Option<u64> {
+        let v = match key {
+            b"MemTotal" => self.limit,
+            b"MemFree" => self.free,
+            b"MemAvailable" => self.available,
+            b"Buffers" => 0,
+            b"Cached" => self.cached,
+            b"Active" => self.stat(Key::ActiveAnon).saturating_add(self.stat(Key::ActiveFile)),
+            b"Inactive" => self.stat(Key::InactiveAnon).saturating_add(self.stat(Key::InactiveFile)),
+            b"Active(anon)" => self.stat(Key::ActiveAnon),
+            b"Inactive(anon)" => self.stat(Key::InactiveAnon),
+            b"Active(file)" => self.stat(Key::ActiveFile),
+            b"Inactive(file)" => self.stat(Key::InactiveFile),
+            b"Unevictable" => self.stat(Key::Unevictable),
+            b"Dirty" => self.stat(Key::FileDirty),
+            b"Writeback" => self.stat(Key::FileWriteback),
+            b"AnonPages" => self.stat(Key::Anon),
+            b"Mapped" => self.stat(Key::FileMapped),
+            b"Shmem" => self.stat(Key::Shmem),
+            b"AnonHugePages" => self.stat(Key::AnonThp),
+            b"KReclaimable" | b"SReclaimable" => self.sreclaimable,
+            b"Slab" => match self.version {
+                Version::V1 => 0,
+                Version::V2 => match self.stat.get(Key::Slab) {
+                    Some(s) => s.min(self.limit),
+                    None => self.stat(Key::SlabReclaimable).saturating_add(self.stat(Key::SlabUnreclaimable)),
+                },
+            },
+            b"SUnreclaim" => self.v2_only(Key::SlabUnreclaimable),
+            b"KernelStack" => return self.v2_kept(Key::KernelStack),
+            b"PageTables" => return self.v2_kept(Key::Pagetables),
+            b"SecPageTables" => return self.v2_kept(Key::SecPagetables),
+            b"Percpu" => return self.v2_kept(Key::Percpu),
+            b"ShmemHugePages" => return self.v2_kept(Key::ShmemThp),
+            b"FileHugePages" => return self.v2_kept(Key::FileThp),
+            b"Zswap" => return self.v2_kept(Key::Zswap),
+            b"Zswapped" => return self.v2_kept(Key::Zswapped),
+            _ => return None,
+        };
+        Some(v.min(self.limit))
+    }
+
+    /// v2 counters with no v1 equivalent: the cgroup's value on v2, the host line on v1.
+    fn v2_kept(&self, key: Key) -> Option<u64> {
+        match self.version {
+            Version::V1 => None,
+            Version::V2 => self.stat.get(key).map(|v| v.min(self.limit)),
+        }
+    }
+
+    /// `Mlocked` has no memcg counter; the host's value is kept but never above `Unevictable`.
+    pub fn mlocked_cap(&self) -> u64 {
+        self.stat(Key::Unevictable)
+    }
+
+    pub fn shared(&self) -> u64 {
+        self.stat(Key::Shmem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::discover::{Layout, Version};
+    use super::super::source::memory_source::Files;
+    use super::*;
+    use crate::buf::PathBuf;
+
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+
+    fn cg(version: Version, dir: &str, mount: &str) -> CgroupDir {
+        CgroupDir { version, layout: Layout::MountRoot, dir: PathBuf::from_bytes(dir.as_bytes()), mount_len: mount.len() }
+    }
+
+    fn files(list: &[(&'static str, String)]) -> Files<'static> {
+        Files { files: list.iter().map(|(p, c)| (p.as_bytes(), c.clone().into_bytes())).collect(), chunk: 4096 }
+    }
+
+    const HOST: HostMemory = HostMemory { total: 24 * GIB, available: Some(20 * GIB) };
+
+    #[test]
+    fn v2_nested_minimum_and_per_level_headroom() {
+        let src = files(&[
+            ("/cg/a/b/memory.max", format!("{}\n", 512 * MIB)),
+            ("/cg/a/b/memory.current", format!("{}\n", 100 * MIB)),
+            ("/cg/a/memory.max", format!("{}\n", 256 * MIB)),
+            ("/cg/a/memory.current", format!("{}\n", 200 * MIB)),
+            ("/cg/a/b/memory.stat", "file 10485760\nactive_file 4194304\ninactive_file 2097152\n".into()),
+        ]);
+        let v = read(&src, &cg(Version::V2, "/cg/a/b", "/cg"), HOST).unwrap();
+        assert_eq!(v.limit, 256 * MIB);
+        assert_eq!(v.origin, LimitOrigin::Level(1));
+        assert_eq!(v.free, 56 * MIB);
+        assert_eq!(v.available, 62 * MIB);
+        assert_eq!(v.cached, 10 * MIB);
+        assert_eq!(v.level_count, 3);
+        assert!(!v.levels[2].present);
+        assert_eq!(v.meminfo_bytes(b"MemTotal"), Some(256 * MIB));
+        assert_eq!(v.meminfo_bytes(b"Hugepagesize"), None);
+    }
+
+    #[test]
+    fn unlimited_and_host_sized_limits_are_no_view() {
+        let src = files(&[
+            ("/cg/memory.limit_in_bytes", "9223372036854771712\n".into()),
+            ("/cg/memory.usage_in_bytes", "1000\n".into()),
+            ("/cg/memory.stat", "total_cache 5\n".into()),
+        ]);
+        assert_eq!(read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
+        let src = files(&[("/cg/memory.max", format!("{}\n", 24 * GIB)), ("/cg/memory.current", "1\n".into())]);
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
+    }
+
+    #[test]
+    fn v1_hierarchical_limit_and_saturation() {
+        let src = files(&[
+            ("/cg/memory.limit_in_bytes", "9223372036854771712\n".into()),
+            ("/cg/memory.usage_in_bytes", format!("{}\n", 300 * MIB)),
+            ("/cg/memory.stat", format!("hierarchical_memory_limit {}\ntotal_cache {}\n", 256 * MIB, 400 * MIB)),
+        ]);
+        let v = read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).unwrap();
+        assert_eq!(v.origin, LimitOrigin::Hierarchical);
+        assert_eq!((v.limit, v.free, v.available), (256 * MIB, 0, 0));
+        assert_eq!(v.cached, 256 * MIB);
+    }
+
+    #[test]
+    fn garbage_limit_fails_open() {
+        let src = files(&[("/cg/memory.max", "lots\n".into()), ("/cg/memory.current", "1\n".into())]);
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
+        let src = files(&[]);
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
+    }
+}

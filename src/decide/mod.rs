@@ -1,0 +1,7 @@
+//! The rules: which cgroup is the caller's, what its effective limits are, and what the
+//! container's memory looks like. Everything is read through a [`source::Source`], so every
+//! rule runs on fixture trees in tests exactly as on the live kernel in the library.
+
+pub mod discover;
+pub mod memory;
+pub mod source;

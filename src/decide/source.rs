@@ -1,0 +1,190 @@
+//! The seam between the rules and the filesystem: "give me the bytes at this absolute path".
+//!
+//! The library implements it with raw syscalls (its own I/O must never re-enter its hooks), the
+//! CLI and tests with `std::fs`, optionally under a root directory holding a fixture tree.
+
+use crate::buf::Buf;
+
+/// Read access to absolute paths.
+pub trait Source {
+    /// An open file; dropping it closes it.
+    type File;
+    fn open(&self, path: &[u8]) -> Option<Self::File>;
+    /// Reads the next bytes into `buf`; `Some(0)` at the end of the file, `None` on an error.
+    fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// Reads a whole file into `out`. `None` when it cannot be opened or read, or does not fit.
+pub fn read_file<S: Source, const N: usize>(src: &S, path: &[u8], out: &mut Buf<N>) -> Option<()> {
+    let mut file = src.open(path)?;
+    read_open_file(src, &mut file, out)
+}
+
+/// Reads the rest of an already open file into `out` (see [`read_file`]).
+pub fn read_open_file<S: Source, const N: usize>(
+    src: &S,
+    file: &mut S::File,
+    out: &mut Buf<N>,
+) -> Option<()> {
+    out.clear();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = src.read(file, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        out.push(chunk.get(..n)?);
+        if out.overflowed() {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// Calls `each` with every line of the file (without its newline), reading it in chunks so that
+/// files of any size (a mountinfo with thousands of mounts) need only a fixed buffer. Lines longer
+/// than the buffer are skipped. `each` returns `false` to stop early.
+pub fn for_each_line<S: Source>(
+    src: &S,
+    path: &[u8],
+    mut each: impl FnMut(&[u8]) -> bool,
+) -> Option<()> {
+    let mut file = src.open(path)?;
+    let mut buf = [0u8; 8192];
+    let mut filled = 0usize;
+    let mut skipping = false;
+    loop {
+        let n = src.read(&mut file, buf.get_mut(filled..)?)?;
+        let eof = n == 0;
+        filled = filled.checked_add(n)?;
+        let mut start = 0usize;
+        let window = buf.get(..filled)?;
+        while let Some(pos) = window.get(start..)?.iter().position(|&b| b == b'\n') {
+            let end = start.checked_add(pos)?;
+            if !skipping && !each(window.get(start..end)?) {
+                return Some(());
+            }
+            skipping = false;
+            start = end.checked_add(1)?;
+        }
+        if eof {
+            if start < filled && !skipping {
+                each(window.get(start..)?);
+            }
+            return Some(());
+        }
+        if start == 0 && filled == buf.len() {
+            // A line longer than the buffer: drop it and resynchronise at the next newline.
+            skipping = true;
+            filled = 0;
+            continue;
+        }
+        buf.copy_within(start..filled, 0);
+        filled = filled.checked_sub(start)?;
+    }
+}
+
+#[cfg(feature = "std")]
+pub use std_source::StdSource;
+
+#[cfg(feature = "std")]
+mod std_source {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::PathBuf;
+
+    /// Reads through `std::fs`, with absolute paths taken relative to `root` (`/` for the live
+    /// system, a fixture tree in tests).
+    #[derive(Clone, Debug)]
+    pub struct StdSource {
+        root: PathBuf,
+    }
+
+    impl StdSource {
+        pub fn new(root: impl Into<PathBuf>) -> Self {
+            Self { root: root.into() }
+        }
+
+        pub fn live() -> Self {
+            Self::new("/")
+        }
+
+        fn resolve(&self, path: &[u8]) -> PathBuf {
+            let rel = std::ffi::OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path));
+            self.root.join(rel)
+        }
+    }
+
+    impl super::Source for StdSource {
+        type File = std::fs::File;
+
+        fn open(&self, path: &[u8]) -> Option<Self::File> {
+            std::fs::File::open(self.resolve(path)).ok()
+        }
+
+        fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize> {
+            file.read(buf).ok()
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod memory_source {
+    //! An in-memory [`Source`] for unit tests of the streaming helpers.
+    use super::Source;
+
+    pub struct Files<'a> {
+        pub files: Vec<(&'a [u8], Vec<u8>)>,
+        /// Largest chunk one `read` returns, to exercise chunk boundaries.
+        pub chunk: usize,
+    }
+
+    impl Source for Files<'_> {
+        type File = (Vec<u8>, usize);
+
+        fn open(&self, path: &[u8]) -> Option<Self::File> {
+            self.files.iter().find(|(p, _)| *p == path).map(|(_, c)| (c.clone(), 0))
+        }
+
+        fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize> {
+            let rest = &file.0[file.1..];
+            let n = rest.len().min(buf.len()).min(self.chunk);
+            buf[..n].copy_from_slice(&rest[..n]);
+            file.1 += n;
+            Some(n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_source::Files;
+    use super::*;
+
+    #[test]
+    fn streams_lines_across_chunks_and_skips_giant_lines() {
+        let mut text = b"first\nsecond line\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 20000));
+        text.extend(b"\nlast");
+        for chunk in [1, 7, 4096, 100000] {
+            let src = Files { files: vec![(b"/f", text.clone())], chunk };
+            let mut seen = Vec::new();
+            for_each_line(&src, b"/f", |l| {
+                seen.push(l.to_vec());
+                true
+            })
+            .unwrap();
+            assert_eq!(seen, vec![b"first".to_vec(), b"second line".to_vec(), b"last".to_vec()], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn reads_whole_files_or_refuses() {
+        let src = Files { files: vec![(b"/small", b"12\n".to_vec()), (b"/big", vec![b'1'; 5000])], chunk: 3 };
+        let mut out = Buf::<4096>::new();
+        assert!(read_file(&src, b"/small", &mut out).is_some());
+        assert_eq!(out.as_bytes(), b"12\n");
+        assert!(read_file(&src, b"/big", &mut out).is_none());
+        assert!(read_file(&src, b"/missing", &mut out).is_none());
+    }
+}

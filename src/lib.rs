@@ -1,0 +1,27 @@
+//! cgshim's pure core: it turns kernel files (bytes) into the container's view of memory and
+//! renders that view as the kernel would (`/proc/meminfo` text, `struct sysinfo` fields,
+//! `sysconf` answers).
+//!
+//! The crate is split the way data flows: [`read`] parses kernel artefacts (bytes in, typed values
+//! out, no I/O), [`decide`] finds the caller's cgroup and applies the rules (effective limit over
+//! ancestors, headroom, unlimited sentinels) through a [`decide::source::Source`] seam, and
+//! [`show`] renders one [`decide::memory::MemoryView`] into every output so they never disagree.
+//!
+//! It is `no_std`, allocation-free and panic-free by construction, because the same code runs
+//! inside every process that preloads `libcgshim.so`; the `std` feature only adds a filesystem
+//! [`decide::source::Source`] for the CLI and the tests.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+pub mod buf;
+pub mod config;
+pub mod decide;
+pub mod read;
+pub mod show;

@@ -1,0 +1,5 @@
+//! Rendering one view into each place programs read it, so they always agree: `/proc/meminfo`
+//! text in the host's layout, the memory fields of `struct sysinfo`, and `sysconf` page counts.
+
+pub mod meminfo;
+pub mod sysinfo;

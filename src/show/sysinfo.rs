@@ -1,0 +1,33 @@
+//! The memory answers of `sysinfo(2)` and `sysconf`, from the same view as `/proc/meminfo`.
+
+use crate::decide::memory::MemoryView;
+
+/// The memory fields of `struct sysinfo`, already divided by the caller's `mem_unit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysinfoMemory {
+    pub totalram: u64,
+    pub freeram: u64,
+    pub sharedram: u64,
+    pub bufferram: u64,
+}
+
+/// `mem_unit` as the kernel set it (0 is treated as 1, as the kernel never returns it).
+pub fn sysinfo_memory(view: &MemoryView, mem_unit: u32) -> SysinfoMemory {
+    let unit = u64::from(mem_unit.max(1));
+    SysinfoMemory {
+        totalram: view.limit / unit,
+        freeram: view.free / unit,
+        sharedram: view.shared() / unit,
+        bufferram: 0,
+    }
+}
+
+/// `sysconf(_SC_PHYS_PAGES)`: the limit in pages.
+pub fn phys_pages(view: &MemoryView, page_size: u64) -> u64 {
+    view.limit / page_size.max(1)
+}
+
+/// `sysconf(_SC_AVPHYS_PAGES)`: glibc derives it from `freeram`, i.e. MemFree, not MemAvailable.
+pub fn avphys_pages(view: &MemoryView, page_size: u64) -> u64 {
+    view.free / page_size.max(1)
+}
