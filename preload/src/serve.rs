@@ -1,0 +1,229 @@
+//! The slow path: deciding whether an open is one of the files we serve, building the
+//! container's content, and handing it out as a read-only, sealed memfd.
+
+use crate::source::{Fd, PROC_MAGIC, RawSource, c_path};
+use crate::{fdtable, log, sys};
+use cgshim::buf::Buf;
+use cgshim::config::Feature;
+use cgshim::decide::discover::{self, MEMORY};
+use cgshim::decide::memory::{self, HostMemory, LimitOrigin, MemoryView, NoView};
+use cgshim::decide::source::{read_file, read_open_file};
+use cgshim::read::meminfo;
+use core::ffi::{CStr, c_char, c_int};
+
+/// A file we serve. The discriminant is what the fd table stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Meminfo = 1,
+}
+
+impl Kind {
+    pub fn from_u8(v: u8) -> Option<Kind> {
+        match v {
+            1 => Some(Kind::Meminfo),
+            _ => None,
+        }
+    }
+
+    fn proc_path(self) -> &'static [u8] {
+        match self {
+            Kind::Meminfo => b"/proc/meminfo",
+        }
+    }
+
+    fn memfd_name(self) -> &'static CStr {
+        match self {
+            Kind::Meminfo => c"cgshim:meminfo",
+        }
+    }
+
+    fn feature(self) -> Feature {
+        match self {
+            Kind::Meminfo => Feature::Meminfo,
+        }
+    }
+}
+
+/// The served files fit this; a larger host file is passed through unchanged.
+pub type Content = Buf<16384>;
+
+/// The cheap filter on every open: a read-only open whose last path component names one of our
+/// files. No system call, no lock, no allocation.
+#[inline]
+pub fn candidate(path: *const c_char, flags: c_int) -> Option<Kind> {
+    if path.is_null()
+        || flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & (libc::O_PATH | libc::O_DIRECTORY | libc::O_CREAT) != 0
+    {
+        return None;
+    }
+    // SAFETY: `path` is the caller's NUL-terminated path argument (the libc contract).
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    let name = bytes.rsplit(|&b| b == b'/').next()?;
+    match name {
+        b"meminfo" => Some(Kind::Meminfo),
+        _ => None,
+    }
+}
+
+/// Opens `path` (relative to `dirfd`) the way the caller asked, and if it is the procfs file
+/// of `kind`, returns a served fd instead. `None` means: call the real function.
+pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind) -> Option<c_int> {
+    let config = crate::env::config();
+    if !config.enabled(kind.feature()) {
+        return None;
+    }
+    let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+    if real < 0 {
+        return None;
+    }
+    let mut real = Fd(real);
+    // Only the kernel's file: a `meminfo` elsewhere, or one LXCFS already serves (FUSE), is
+    // left alone.
+    if sys::identify(real.0)?.0 != PROC_MAGIC {
+        return None;
+    }
+    let mut content = Content::new();
+    render(kind, Some(&mut real), &mut content)?;
+    drop(real);
+    let fd = publish(kind, content.as_bytes(), flags & libc::O_CLOEXEC != 0)?;
+    if let Some((dev, ino)) = sys::inode(fd) {
+        fdtable::track(fd, kind as u8, dev, ino);
+    }
+    Some(fd)
+}
+
+/// Regenerates the content behind a served fd on a rewind. On any failure the fd keeps its
+/// previous content.
+pub fn refresh(fd: c_int) {
+    let Some(kind) = fdtable::lookup(fd).and_then(Kind::from_u8) else { return };
+    let mut content = Content::new();
+    if render(kind, None, &mut content).is_none() {
+        return;
+    }
+    let fd_flags = sys::fcntl(fd, libc::F_GETFD, 0);
+    let offset = sys::lseek(fd, 0, libc::SEEK_CUR);
+    if fd_flags < 0 || offset < 0 {
+        return;
+    }
+    let Some(new) = publish(kind, content.as_bytes(), true) else { return };
+    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
+    if sys::dup3(new, fd, cloexec) >= 0 {
+        sys::lseek(fd, offset, libc::SEEK_SET);
+        if let Some((dev, ino)) = sys::inode(fd) {
+            fdtable::track(fd, kind as u8, dev, ino);
+        }
+    }
+    sys::close(new);
+}
+
+fn render(kind: Kind, real: Option<&mut Fd>, out: &mut Content) -> Option<()> {
+    let src = RawSource::new();
+    let mut host = Buf::<8192>::new();
+    match real {
+        Some(fd) if !src.rooted() => read_open_file(&src, fd, &mut host)?,
+        _ => read_file(&src, kind.proc_path(), &mut host)?,
+    }
+    match kind {
+        Kind::Meminfo => {
+            let text = host.as_bytes();
+            let host_memory = HostMemory {
+                total: meminfo::value(text, b"MemTotal")?.saturating_mul(1024),
+                available: meminfo::value(text, b"MemAvailable").map(|kb| kb.saturating_mul(1024)),
+            };
+            let view = memory_view(&src, host_memory)?;
+            cgshim::show::meminfo::render(text, &view, out)
+        }
+    }
+}
+
+/// The container's memory view, or `None` (with the reason in the debug log) to pass through.
+pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
+    let cg = match discover::find(src, &MEMORY) {
+        Ok(cg) => cg,
+        Err(why) => {
+            log::say(&[b"memory: host values (", why.describe().as_bytes(), b")"]);
+            return None;
+        }
+    };
+    match memory::read(src, &cg, host) {
+        Ok(view) => {
+            if log::enabled() {
+                let origin: &[u8] = match view.origin {
+                    LimitOrigin::Level(0) => b"its own limit",
+                    LimitOrigin::Level(_) => b"an ancestor's limit",
+                    LimitOrigin::Hierarchical => b"hierarchical_memory_limit",
+                };
+                log::say(&[
+                    b"memory: cgroup ",
+                    cg.version.name().as_bytes(),
+                    b" ",
+                    cg.dir.as_bytes(),
+                    b" (",
+                    cg.layout.name().as_bytes(),
+                    b"): limit ",
+                    log::num(view.limit).as_bytes(),
+                    b" from ",
+                    origin,
+                    b", free ",
+                    log::num(view.free).as_bytes(),
+                ]);
+            }
+            Some(view)
+        }
+        Err(NoView::Unlimited) => {
+            log::say(&[b"memory: host values (no limit below the host's memory in ", cg.dir.as_bytes(), b")"]);
+            None
+        }
+        Err(NoView::Unreadable) => {
+            log::say(&[b"memory: host values (unreadable limit or usage in ", cg.dir.as_bytes(), b")"]);
+            None
+        }
+    }
+}
+
+/// Host memory from the kernel's `sysinfo`, for the paths that do not read `/proc/meminfo`.
+pub fn memory_view_from_sysinfo(info: &libc::sysinfo) -> Option<MemoryView> {
+    let unit = u64::from(info.mem_unit.max(1));
+    let host = HostMemory { total: (info.totalram as u64).saturating_mul(unit), available: None };
+    memory_view(&RawSource::new(), host)
+}
+
+const MFD_CLOEXEC: u32 = 1;
+const MFD_ALLOW_SEALING: u32 = 2;
+const MFD_NOEXEC_SEAL: u32 = 8;
+const F_ADD_SEALS: c_int = 1033;
+const SEALS: libc::c_long = 1 | 2 | 4 | 8; // SEAL | SHRINK | GROW | WRITE
+
+/// A read-only fd holding `content`: a sealed memfd, reopened read-only through
+/// `/proc/self/fd` so that `write` fails with EBADF as on procfs.
+fn publish(kind: Kind, content: &[u8], cloexec: bool) -> Option<c_int> {
+    let mut mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+    if mfd == -libc::EINVAL {
+        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
+        mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    }
+    if mfd < 0 {
+        log::say(&[b"memfd_create failed (", log::num(mfd.unsigned_abs().into()).as_bytes(), b"): host values"]);
+        return None;
+    }
+    let mfd = Fd(mfd);
+    let mut rest = content;
+    while !rest.is_empty() {
+        let n = sys::write(mfd.0, rest);
+        if n == -(libc::EINTR as isize) {
+            continue;
+        }
+        rest = rest.get(usize::try_from(n).ok().filter(|&n| n > 0)?..)?;
+    }
+    sys::fchmod(mfd.0, 0o444);
+    sys::fcntl(mfd.0, F_ADD_SEALS, SEALS);
+    let mut path = Buf::<32>::new();
+    path.push(b"/proc/self/fd/");
+    path.push_u64(u64::try_from(mfd.0).ok()?);
+    let path = c_path(None, path.as_bytes())?;
+    let flags = libc::O_RDONLY | if cloexec { libc::O_CLOEXEC } else { 0 };
+    let fd = sys::openat(sys::AT_FDCWD, path.as_bytes().as_ptr().cast(), flags, 0);
+    (fd >= 0).then_some(fd)
+}

@@ -1,0 +1,153 @@
+//! Raw system calls. The library's own I/O goes straight to the kernel: through libc it would
+//! re-enter our own `open`/`lseek` hooks, and it would clobber the caller's `errno`.
+//! Every function returns the kernel's result: a negative errno on failure.
+
+use core::arch::asm;
+use core::ffi::{c_char, c_int, c_long};
+
+#[cfg(target_arch = "x86_64")]
+mod nr {
+    pub const READ: i64 = 0;
+    pub const WRITE: i64 = 1;
+    pub const CLOSE: i64 = 3;
+    pub const FSTAT: i64 = 5;
+    pub const LSEEK: i64 = 8;
+    pub const PREAD64: i64 = 17;
+    pub const FCNTL: i64 = 72;
+    pub const FCHMOD: i64 = 91;
+    pub const SYSINFO: i64 = 99;
+    pub const FSTATFS: i64 = 138;
+    pub const OPENAT: i64 = 257;
+    pub const DUP3: i64 = 292;
+    pub const MEMFD_CREATE: i64 = 319;
+}
+
+#[cfg(target_arch = "aarch64")]
+mod nr {
+    pub const READ: i64 = 63;
+    pub const WRITE: i64 = 64;
+    pub const CLOSE: i64 = 57;
+    pub const FSTAT: i64 = 80;
+    pub const LSEEK: i64 = 62;
+    pub const PREAD64: i64 = 67;
+    pub const FCNTL: i64 = 25;
+    pub const FCHMOD: i64 = 52;
+    pub const SYSINFO: i64 = 179;
+    pub const FSTATFS: i64 = 44;
+    pub const OPENAT: i64 = 56;
+    pub const DUP3: i64 = 24;
+    pub const MEMFD_CREATE: i64 = 279;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall4(n: i64, a: i64, b: i64, c: i64, d: i64) -> i64 {
+    let ret: i64;
+    // SAFETY: the x86-64 Linux syscall convention; rcx and r11 are clobbered by `syscall`. The
+    // caller guarantees the arguments are valid for syscall `n`.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+             lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn syscall4(n: i64, a: i64, b: i64, c: i64, d: i64) -> i64 {
+    let ret: i64;
+    // SAFETY: the AArch64 Linux syscall convention (number in x8, result in x0). The caller
+    // guarantees the arguments are valid for syscall `n`.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a => ret, in("x1") b, in("x2") c, in("x3") d,
+             options(nostack));
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("libcgshim supports x86_64 and aarch64 Linux");
+
+pub const AT_FDCWD: c_int = -100;
+
+/// `openat(2)`; `path` must be NUL-terminated.
+pub fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
+    // SAFETY: the kernel validates the path pointer (EFAULT); callers pass NUL-terminated paths.
+    unsafe { syscall4(nr::OPENAT, dirfd as i64, path as i64, flags as i64, mode as i64) as c_int }
+}
+
+pub fn read(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: `buf` is valid for writes of its length.
+    unsafe { syscall4(nr::READ, fd as i64, buf.as_mut_ptr() as i64, buf.len() as i64, 0) as isize }
+}
+
+pub fn write(fd: c_int, buf: &[u8]) -> isize {
+    // SAFETY: `buf` is valid for reads of its length.
+    unsafe { syscall4(nr::WRITE, fd as i64, buf.as_ptr() as i64, buf.len() as i64, 0) as isize }
+}
+
+pub fn close(fd: c_int) -> c_int {
+    // SAFETY: closing an fd has no memory-safety requirement.
+    unsafe { syscall4(nr::CLOSE, fd as i64, 0, 0, 0) as c_int }
+}
+
+pub fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: no pointers involved.
+    unsafe { syscall4(nr::LSEEK, fd as i64, offset, whence as i64, 0) }
+}
+
+/// `pread64(2)` into a raw buffer (used only as the fallback of the `pread` hooks).
+///
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes, or the kernel returns EFAULT.
+pub unsafe fn pread(fd: c_int, buf: *mut u8, len: usize, offset: i64) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe { syscall4(nr::PREAD64, fd as i64, buf as i64, len as i64, offset) as isize }
+}
+
+pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: only integer-argument commands are used.
+    unsafe { syscall4(nr::FCNTL, fd as i64, cmd as i64, arg, 0) as c_int }
+}
+
+pub fn fchmod(fd: c_int, mode: u32) -> c_int {
+    // SAFETY: no pointers involved.
+    unsafe { syscall4(nr::FCHMOD, fd as i64, mode as i64, 0, 0) as c_int }
+}
+
+pub fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: no pointers involved.
+    unsafe { syscall4(nr::DUP3, old as i64, new as i64, flags as i64, 0) as c_int }
+}
+
+pub fn memfd_create(name: &core::ffi::CStr, flags: u32) -> c_int {
+    // SAFETY: `name` is NUL-terminated.
+    unsafe { syscall4(nr::MEMFD_CREATE, name.as_ptr() as i64, flags as i64, 0, 0) as c_int }
+}
+
+pub fn sysinfo(info: &mut libc::sysinfo) -> c_int {
+    // SAFETY: `info` is a valid, writable struct sysinfo.
+    unsafe { syscall4(nr::SYSINFO, info as *mut libc::sysinfo as i64, 0, 0, 0) as c_int }
+}
+
+/// The identity of an open file: (filesystem magic, device, inode).
+pub fn identify(fd: c_int) -> Option<(i64, u64, u64)> {
+    // SAFETY: all-zero is a valid value of these plain C structs.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut sfs: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: the structs are valid and writable.
+    let r1 = unsafe { syscall4(nr::FSTAT, fd as i64, &mut st as *mut libc::stat as i64, 0, 0) };
+    // SAFETY: as above.
+    let r2 = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
+    (r1 == 0 && r2 == 0).then_some((sfs.f_type as i64, st.st_dev as u64, st.st_ino as u64))
+}
+
+/// The (device, inode) of an open file.
+pub fn inode(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: all-zero is a valid `struct stat`.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: the struct is valid and writable.
+    let r = unsafe { syscall4(nr::FSTAT, fd as i64, &mut st as *mut libc::stat as i64, 0, 0) };
+    (r == 0).then_some((st.st_dev as u64, st.st_ino as u64))
+}
