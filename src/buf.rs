@@ -10,6 +10,12 @@ pub struct Buf<const N: usize> {
     overflow: bool,
 }
 
+impl<const N: usize> core::fmt::Debug for Buf<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Buf({:?})", self.as_bytes().escape_ascii())
+    }
+}
+
 impl<const N: usize> Default for Buf<N> {
     fn default() -> Self {
         Self::new()
@@ -72,6 +78,19 @@ impl<const N: usize> Buf<N> {
         }
     }
 
+    /// The unused capacity, to be filled in place and then committed with [`Buf::advance`].
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.bytes.get_mut(self.len..).unwrap_or(&mut [])
+    }
+
+    /// Commits `n` bytes written into [`Buf::spare`].
+    pub fn advance(&mut self, n: usize) {
+        match self.len.checked_add(n) {
+            Some(end) if end <= N => self.len = end,
+            _ => self.overflow = true,
+        }
+    }
+
     pub fn push_byte(&mut self, byte: u8) {
         self.push(&[byte]);
     }
@@ -111,7 +130,8 @@ pub fn format_u64(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
 }
 
 /// An absolute path being built component by component (no trailing NUL; the ffi adds it).
-pub type PathBuf = Buf<4096>;
+/// Cgroup paths in practice stay far below 1 KiB; a longer one overflows and fails open.
+pub type PathBuf = Buf<1024>;
 
 #[cfg(test)]
 mod tests {

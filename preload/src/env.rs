@@ -12,12 +12,20 @@ static SYSROOT: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 /// Whether the process is privileged relative to its environment (AT_SECURE, or differing
 /// real and effective ids for C libraries that do not set the aux vector entry).
 pub fn secure() -> bool {
+    static SECURE: AtomicU64 = AtomicU64::new(0);
+    match SECURE.load(Ordering::Relaxed) {
+        1 => return false,
+        2 => return true,
+        _ => {}
+    }
     // SAFETY: getauxval and the id getters have no preconditions.
-    unsafe {
+    let secure = unsafe {
         libc::getauxval(libc::AT_SECURE) != 0
             || libc::getuid() != libc::geteuid()
             || libc::getgid() != libc::getegid()
-    }
+    };
+    SECURE.store(if secure { 2 } else { 1 }, Ordering::Relaxed);
+    secure
 }
 
 fn var(name: &CStr) -> &'static [u8] {

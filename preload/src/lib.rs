@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // The exported functions have their libc contracts.
 
+mod cache;
 mod env;
 mod fdtable;
 mod log;

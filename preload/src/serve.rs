@@ -2,11 +2,13 @@
 //! container's content, and handing it out as a read-only, sealed memfd.
 
 use crate::source::{Fd, PROC_MAGIC, RawSource, c_path};
+use crate::cache::{self, HostText};
 use crate::{fdtable, log, sys};
 use cgshim::buf::Buf;
 use cgshim::config::Feature;
 use cgshim::decide::discover::{self, MEMORY};
 use cgshim::decide::memory::{self, HostMemory, LimitOrigin, MemoryView, NoView};
+use cgshim::decide::snapshot::Snapshot;
 use cgshim::decide::source::{read_file, read_open_file};
 use cgshim::read::meminfo;
 use core::ffi::{CStr, c_char, c_int};
@@ -74,19 +76,32 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
     if !config.enabled(kind.feature()) {
         return None;
     }
-    let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
-    if real < 0 {
-        return None;
-    }
-    let mut real = Fd(real);
-    // Only the kernel's file: a `meminfo` elsewhere, or one LXCFS already serves (FUSE), is
-    // left alone.
-    if sys::identify(real.0)?.0 != PROC_MAGIC {
-        return None;
+    let src = RawSource::new();
+    let mut host = HostText::new();
+    // SAFETY: `path` is the caller's NUL-terminated path (already read by `candidate`).
+    let literal = dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.proc_path();
+    // The kernel's own path, while a verified copy of the host file is cached, needs no real
+    // open: that keeps repeated reads cheap. Every other spelling is resolved by the kernel.
+    if !(literal && !src.rooted() && cache::host_meminfo(&mut host)) {
+        let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+        if real < 0 {
+            return None;
+        }
+        let mut real = Fd(real);
+        // Only the kernel's file: a `meminfo` elsewhere, or one LXCFS already serves (FUSE), is
+        // left alone.
+        if sys::fs_magic(real.0)? != PROC_MAGIC {
+            return None;
+        }
+        if src.rooted() {
+            read_file(&src, kind.proc_path(), &mut host)?;
+        } else {
+            read_open_file(&src, &mut real, &mut host)?;
+            cache::store_host_meminfo(host.as_bytes());
+        }
     }
     let mut content = Content::new();
-    render(kind, Some(&mut real), &mut content)?;
-    drop(real);
+    build(kind, &src, host.as_bytes(), &mut content)?;
     let fd = publish(kind, content.as_bytes(), flags & libc::O_CLOEXEC != 0)?;
     if let Some((dev, ino)) = sys::inode(fd) {
         fdtable::track(fd, kind as u8, dev, ino);
@@ -98,8 +113,18 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
 /// previous content.
 pub fn refresh(fd: c_int) {
     let Some(kind) = fdtable::lookup(fd).and_then(Kind::from_u8) else { return };
+    let src = RawSource::new();
+    let mut host = HostText::new();
+    if src.rooted() || !cache::host_meminfo(&mut host) {
+        if read_file(&src, kind.proc_path(), &mut host).is_none() {
+            return;
+        }
+        if !src.rooted() {
+            cache::store_host_meminfo(host.as_bytes());
+        }
+    }
     let mut content = Content::new();
-    if render(kind, None, &mut content).is_none() {
+    if build(kind, &src, host.as_bytes(), &mut content).is_none() {
         return;
     }
     let fd_flags = sys::fcntl(fd, libc::F_GETFD, 0);
@@ -118,36 +143,64 @@ pub fn refresh(fd: c_int) {
     sys::close(new);
 }
 
-fn render(kind: Kind, real: Option<&mut Fd>, out: &mut Content) -> Option<()> {
-    let src = RawSource::new();
-    let mut host = Buf::<8192>::new();
-    match real {
-        Some(fd) if !src.rooted() => read_open_file(&src, fd, &mut host)?,
-        _ => read_file(&src, kind.proc_path(), &mut host)?,
-    }
+/// The container's version of the host file `host`.
+fn build(kind: Kind, src: &RawSource, host: &[u8], out: &mut Content) -> Option<()> {
     match kind {
         Kind::Meminfo => {
-            let text = host.as_bytes();
             let host_memory = HostMemory {
-                total: meminfo::value(text, b"MemTotal")?.saturating_mul(1024),
-                available: meminfo::value(text, b"MemAvailable").map(|kb| kb.saturating_mul(1024)),
+                total: meminfo::value(host, b"MemTotal")?.saturating_mul(1024),
+                available: meminfo::value(host, b"MemAvailable").map(|kb| kb.saturating_mul(1024)),
             };
-            let view = memory_view(&src, host_memory)?;
-            cgshim::show::meminfo::render(text, &view, out)
+            let view = memory_view(src, host_memory)?;
+            cgshim::show::meminfo::render(host, &view, out)
         }
     }
 }
 
+/// The cgroup and its limits: from the cache when fresh, else discovered and cached.
+fn snapshot(src: &RawSource) -> Option<Snapshot> {
+    if !src.rooted()
+        && let Some(s) = cache::discovery()
+    {
+        return Some(s);
+    }
+    let s = match discover::find(src, &MEMORY) {
+        Ok(cg) => match memory::read_limits(src, &cg) {
+            Ok(limits) => Snapshot::Found { cg, limits },
+            Err(_) => {
+                log::say(&[b"memory: host values (unreadable limit in ", cg.dir.as_bytes(), b")"]);
+                return None;
+            }
+        },
+        Err(why) => Snapshot::NotFound(why),
+    };
+    if !src.rooted() {
+        cache::store_discovery(&s);
+    }
+    Some(s)
+}
+
 /// The container's memory view, or `None` (with the reason in the debug log) to pass through.
 pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
-    let cg = match discover::find(src, &MEMORY) {
-        Ok(cg) => cg,
-        Err(why) => {
+    let (cg, limits) = match snapshot(src)? {
+        Snapshot::Found { cg, limits } => (cg, limits),
+        Snapshot::NotFound(why) => {
             log::say(&[b"memory: host values (", why.describe().as_bytes(), b")"]);
             return None;
         }
     };
-    match memory::read(src, &cg, host) {
+    let samples = if !memory::is_limited(&limits, &host) {
+        Err(NoView::Unlimited)
+    } else if let Some(s) = cache::samples().filter(|_| !src.rooted()) {
+        Ok(s)
+    } else {
+        let fresh = memory::read_samples(src, &cg, &limits, &host);
+        if let (Ok(s), false) = (&fresh, src.rooted()) {
+            cache::store_samples(s);
+        }
+        fresh
+    };
+    match samples.and_then(|s| memory::view_from(cg.version, &limits, &s, host)) {
         Ok(view) => {
             if log::enabled() {
                 let origin: &[u8] = match view.origin {
@@ -177,7 +230,8 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
             None
         }
         Err(NoView::Unreadable) => {
-            log::say(&[b"memory: host values (unreadable limit or usage in ", cg.dir.as_bytes(), b")"]);
+            cache::clear_discovery();
+            log::say(&[b"memory: host values (unreadable usage in ", cg.dir.as_bytes(), b")"]);
             None
         }
     }

@@ -64,12 +64,16 @@ impl Source for RawSource {
         }
         let fd = Fd(fd);
         if self.kernel_only {
-            let (magic, _, _) = sys::identify(fd.0)?;
+            let magic = sys::fs_magic(fd.0)?;
             if ![PROC_SUPER_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, SYSFS_MAGIC].contains(&magic) {
                 return None;
             }
         }
         Some(fd)
+    }
+
+    fn short_read_is_eof(&self) -> bool {
+        self.root.is_none()
     }
 
     fn read(&self, file: &mut Fd, buf: &mut [u8]) -> Option<usize> {

@@ -130,17 +130,13 @@ pub fn sysinfo(info: &mut libc::sysinfo) -> c_int {
     unsafe { syscall4(nr::SYSINFO, info as *mut libc::sysinfo as i64, 0, 0, 0) as c_int }
 }
 
-/// The identity of an open file: (filesystem magic, device, inode).
-pub fn identify(fd: c_int) -> Option<(i64, u64, u64)> {
-    // SAFETY: all-zero is a valid value of these plain C structs.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: as above.
+/// The filesystem magic of an open file (`statfs.f_type`).
+pub fn fs_magic(fd: c_int) -> Option<i64> {
+    // SAFETY: all-zero is a valid `struct statfs`.
     let mut sfs: libc::statfs = unsafe { core::mem::zeroed() };
-    // SAFETY: the structs are valid and writable.
-    let r1 = unsafe { syscall4(nr::FSTAT, fd as i64, &mut st as *mut libc::stat as i64, 0, 0) };
-    // SAFETY: as above.
-    let r2 = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
-    (r1 == 0 && r2 == 0).then_some((sfs.f_type as i64, st.st_dev as u64, st.st_ino as u64))
+    // SAFETY: the struct is valid and writable.
+    let r = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
+    (r == 0).then_some(sfs.f_type as i64)
 }
 
 /// The (device, inode) of an open file.

@@ -92,7 +92,7 @@ impl NotFound {
 }
 
 /// The caller's cgroup directory for one controller.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CgroupDir {
     pub version: Version,
     pub layout: Layout,
@@ -150,7 +150,7 @@ const MAX_CANDIDATES: usize = 8;
 
 /// Finds the caller's directory for `controller`.
 pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, NotFound> {
-    let mut cgroup_file = Buf::<8192>::new();
+    let mut cgroup_file = Buf::<4096>::new();
     read_file(src, b"/proc/self/cgroup", &mut cgroup_file).ok_or(NotFound::NoSelfCgroup)?;
     let text = cgroup_file.as_bytes();
     let (version, path) = match self_cgroup::v1_path(text, controller.v1_name) {

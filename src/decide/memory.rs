@@ -71,47 +71,162 @@ pub struct MemoryView {
     pub sreclaimable: u64,
 }
 
-/// Reads the limits, usages and `memory.stat` of `cg` and derives the view.
-pub fn read<S: Source>(src: &S, cg: &CgroupDir, host: HostMemory) -> Result<MemoryView, NoView> {
-    let finite = |limit: Limit| match limit {
-        Limit::Bytes(b) if b < host.total => Some(b),
-        _ => None,
+/// One level's limits as its files state them (before the host-size rule is applied).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelLimits {
+    /// Whether the level has the controller's files at all (the v2 root does not).
+    pub present: bool,
+    /// `memory.max` / `memory.limit_in_bytes`; `None` = `max`.
+    pub limit: Option<u64>,
+    /// v2 `memory.high`; `None` = `max` or absent.
+    pub high: Option<u64>,
+}
+
+/// The limits of every visible level, innermost first. They change rarely (an operator's
+/// `docker update`), unlike usage, so the library may keep them for a short while.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub levels: [LevelLimits; MAX_LEVELS],
+    pub count: usize,
+    /// v1 `hierarchical_memory_limit` of the innermost level: the minimum over *all* ancestors,
+    /// including those outside the mount (a parent set by the container runtime).
+    pub hierarchical: Option<u64>,
+}
+
+/// Reads the limit files of `cg` and its visible ancestors.
+pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView> {
+    let limit_file: &[u8] = match cg.version {
+        Version::V1 => b"memory.limit_in_bytes",
+        Version::V2 => b"memory.max",
     };
-    let (limit_file, usage_file) = match cg.version {
-        Version::V1 => (&b"memory.limit_in_bytes"[..], &b"memory.usage_in_bytes"[..]),
-        Version::V2 => (&b"memory.max"[..], &b"memory.current"[..]),
-    };
-    let mut levels = [Level::default(); MAX_LEVELS];
-    let mut level_count = 0usize;
-    let mut limit: Option<(u64, LimitOrigin)> = None;
-    let mut headroom: Option<u64> = None;
+    let mut limits = Limits::default();
     let mut small = Buf::<64>::new();
-    let mut leaf_usage = None;
+    let raw = |l: Limit| match l {
+        Limit::Bytes(b) => Some(b),
+        Limit::Unlimited => None,
+    };
     for (index, dir) in cg.levels().enumerate() {
-        let mut level = Level::default();
+        let mut level = LevelLimits::default();
         if read_file(src, join(dir, limit_file).as_bytes(), &mut small).is_some() {
             level.present = true;
-            level.limit = finite(parse_limit(small.as_bytes()).ok_or(NoView::Unreadable)?);
+            level.limit = raw(parse_limit(small.as_bytes()).ok_or(NoView::Unreadable)?);
             if cg.version == Version::V2
                 && read_file(src, join(dir, b"memory.high").as_bytes(), &mut small).is_some()
             {
-                level.high = parse_limit(small.as_bytes()).and_then(finite);
+                level.high = parse_limit(small.as_bytes()).and_then(raw);
             }
         } else if index == 0 {
             return Err(NoView::Unreadable);
         }
-        let bound = match (level.limit, level.high) {
-            (Some(l), Some(h)) => Some(l.min(h)),
-            (l, h) => l.or(h),
-        };
-        if level.present && (bound.is_some() || index == 0) {
+        if let Some(slot) = limits.levels.get_mut(index) {
+            *slot = level;
+            limits.count = index.saturating_add(1);
+        }
+    }
+    if cg.version == Version::V1 {
+        let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
+            let mut stat = MemoryStat::default();
+            stat.feed_line(line, true);
+            limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
+            limits.hierarchical.is_none()
+        });
+    }
+    Ok(limits)
+}
+
+/// Reads the limits, usages and `memory.stat` of `cg` and derives the view.
+pub fn read<S: Source>(src: &S, cg: &CgroupDir, host: HostMemory) -> Result<MemoryView, NoView> {
+    read_with_limits(src, cg, &read_limits(src, cg)?, host)
+}
+
+/// What changes from moment to moment: usage at the levels that need it, and `memory.stat`.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    /// Usage per level (innermost first), read where a limit makes it matter and always at the
+    /// innermost level.
+    pub usage: [Option<u64>; MAX_LEVELS],
+    pub stat: MemoryStat,
+}
+
+fn finite(bytes: Option<u64>, host: &HostMemory) -> Option<u64> {
+    bytes.filter(|&b| b < host.total)
+}
+
+fn bound(level: &LevelLimits, host: &HostMemory) -> Option<u64> {
+    match (finite(level.limit, host), finite(level.high, host)) {
+        (Some(l), Some(h)) => Some(l.min(h)),
+        (l, h) => l.or(h),
+    }
+}
+
+/// Whether any limit below the host's memory applies; without one nothing is virtualized and
+/// nothing more needs reading.
+pub fn is_limited(limits: &Limits, host: &HostMemory) -> bool {
+    finite(limits.hierarchical, host).is_some()
+        || limits.levels.iter().take(limits.count).any(|l| finite(l.limit, host).is_some())
+}
+
+/// Reads usages and `memory.stat`.
+pub fn read_samples<S: Source>(
+    src: &S,
+    cg: &CgroupDir,
+    limits: &Limits,
+    host: &HostMemory,
+) -> Result<Samples, NoView> {
+    if !is_limited(limits, host) {
+        return Err(NoView::Unlimited);
+    }
+    let usage_file: &[u8] = match cg.version {
+        Version::V1 => b"memory.usage_in_bytes",
+        Version::V2 => b"memory.current",
+    };
+    let mut samples = Samples::default();
+    let mut small = Buf::<64>::new();
+    let raw_levels = limits.levels.get(..limits.count).unwrap_or(&[]);
+    for (((index, dir), raw), usage) in cg.levels().enumerate().zip(raw_levels).zip(samples.usage.iter_mut()) {
+        if raw.present && (index == 0 || bound(raw, host).is_some()) {
             read_file(src, join(dir, usage_file).as_bytes(), &mut small).ok_or(NoView::Unreadable)?;
-            level.usage = Some(parse_u64(small.as_bytes()).ok_or(NoView::Unreadable)?);
+            *usage = Some(parse_u64(small.as_bytes()).ok_or(NoView::Unreadable)?);
         }
-        if index == 0 {
-            leaf_usage = level.usage;
-        }
-        if let (Some(b), Some(u)) = (bound, level.usage) {
+    }
+    let v1 = cg.version == Version::V1;
+    let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
+        samples.stat.feed_line(line, v1);
+        true
+    });
+    // A missing memory.stat leaves the counters at 0, and so does a garbled one: a file with
+    // broken lines cannot be trusted to give consistent numbers. The limit-based ones stand.
+    if samples.stat.malformed_lines > 0 {
+        samples.stat = MemoryStat::default();
+    }
+    Ok(samples)
+}
+
+/// Reads usages and `memory.stat` and derives the view, with the limits already known.
+pub fn read_with_limits<S: Source>(
+    src: &S,
+    cg: &CgroupDir,
+    limits: &Limits,
+    host: HostMemory,
+) -> Result<MemoryView, NoView> {
+    let samples = read_samples(src, cg, limits, &host)?;
+    view_from(cg.version, limits, &samples, host)
+}
+
+/// The rules: effective limit, per-level headroom, and every derived figure.
+pub fn view_from(version: Version, limits: &Limits, samples: &Samples, host: HostMemory) -> Result<MemoryView, NoView> {
+    let mut levels = [Level::default(); MAX_LEVELS];
+    let mut limit: Option<(u64, LimitOrigin)> = None;
+    let mut headroom: Option<u64> = None;
+    let raw_levels = limits.levels.get(..limits.count).unwrap_or(&[]);
+    for (index, (raw, usage)) in raw_levels.iter().zip(samples.usage.iter()).enumerate() {
+        let level = Level {
+            limit: finite(raw.limit, &host),
+            high: finite(raw.high, &host),
+            usage: *usage,
+            present: raw.present,
+        };
+        if let (Some(b), Some(u)) = (bound(raw, &host), level.usage) {
             let room = b.saturating_sub(u);
             headroom = Some(headroom.map_or(room, |h| h.min(room)));
         }
@@ -122,29 +237,20 @@ pub fn read<S: Source>(src: &S, cg: &CgroupDir, host: HostMemory) -> Result<Memo
         }
         if let Some(slot) = levels.get_mut(index) {
             *slot = level;
-            level_count = index.saturating_add(1);
         }
     }
-
-    let mut stat = MemoryStat::default();
-    let v1 = cg.version == Version::V1;
-    // A missing or garbled memory.stat leaves the counters at 0; the limit-based numbers stand.
-    let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
-        stat.feed_line(line, v1);
-        true
-    });
-    if let Some(h) = stat.get(Key::HierarchicalMemoryLimit).and_then(|h| finite(Limit::Bytes(h))) {
+    if let Some(h) = finite(limits.hierarchical, &host) {
         if limit.is_none_or(|(cur, _)| h < cur) {
             limit = Some((h, LimitOrigin::Hierarchical));
         }
-        if let Some(u) = leaf_usage {
+        if let Some(u) = samples.usage.first().copied().flatten() {
             let room = h.saturating_sub(u);
             headroom = Some(headroom.map_or(room, |cur| cur.min(room)));
         }
     }
     let (limit, origin) = limit.ok_or(NoView::Unlimited)?;
     let headroom = headroom.unwrap_or(limit).min(limit);
-    Ok(derive(cg.version, host, levels, level_count, limit, origin, headroom, stat))
+    Ok(derive(version, host, levels, limits.count, limit, origin, headroom, samples.stat.clone()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -234,11 +340,12 @@ impl MemoryView {
         Some(v.min(self.limit))
     }
 
-    /// v2 counters with no v1 equivalent: the cgroup's value on v2, the host line on v1.
+    /// v2 counters with no v1 equivalent: the cgroup's value on v2 (0 when the kernel does not
+    /// print it: a host-wide figure would be meaningless in a container), the host line on v1.
     fn v2_kept(&self, key: Key) -> Option<u64> {
         match self.version {
             Version::V1 => None,
-            Version::V2 => self.stat.get(key).map(|v| v.min(self.limit)),
+            Version::V2 => Some(self.stat(key)),
         }
     }
 

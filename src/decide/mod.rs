@@ -4,4 +4,5 @@
 
 pub mod discover;
 pub mod memory;
+pub mod snapshot;
 pub mod source;

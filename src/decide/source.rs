@@ -12,6 +12,11 @@ pub trait Source {
     fn open(&self, path: &[u8]) -> Option<Self::File>;
     /// Reads the next bytes into `buf`; `Some(0)` at the end of the file, `None` on an error.
     fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize>;
+    /// Whether a read that returns less than asked means the end of the file. True of kernel
+    /// files (procfs and cgroupfs fill the whole buffer when they can), which saves a read.
+    fn short_read_is_eof(&self) -> bool {
+        false
+    }
 }
 
 /// Reads a whole file into `out`. `None` when it cannot be opened or read, or does not fit.
@@ -27,18 +32,24 @@ pub fn read_open_file<S: Source, const N: usize>(
     out: &mut Buf<N>,
 ) -> Option<()> {
     out.clear();
-    let mut chunk = [0u8; 1024];
+    // Read straight into the buffer: procfs regenerates a file for every read at a non-zero
+    // offset, so one large read is much cheaper than many small ones.
     loop {
-        let n = src.read(file, &mut chunk)?;
-        if n == 0 {
-            break;
+        if out.spare().is_empty() {
+            // Full: only acceptable if the file ends exactly here.
+            let mut probe = [0u8; 1];
+            return (src.read(file, &mut probe)? == 0).then_some(());
         }
-        out.push(chunk.get(..n)?);
-        if out.overflowed() {
-            return None;
+        let asked = out.spare().len();
+        let n = src.read(file, out.spare())?;
+        if n == 0 {
+            return Some(());
+        }
+        out.advance(n);
+        if n < asked && src.short_read_is_eof() {
+            return Some(());
         }
     }
-    Some(())
 }
 
 /// Calls `each` with every line of the file (without its newline), reading it in chunks so that

@@ -116,6 +116,13 @@ impl MemoryStat {
         stat
     }
 
+    /// Records a counter directly (for caches that rebuild a parsed file).
+    pub fn set(&mut self, key: Key, value: Option<u64>) {
+        if let Some(slot) = self.values.get_mut(key as usize) {
+            *slot = value;
+        }
+    }
+
     pub fn get(&self, key: Key) -> Option<u64> {
         self.values.get(key as usize).copied().flatten()
     }

@@ -1,0 +1,160 @@
+//! Short-lived caches of what changes rarely, so that hot callers (the JVM polls `sysinfo` over
+//! a hundred times a second; monitoring agents reread `/proc/meminfo`) do not re-read mountinfo,
+//! every limit file and the host's meminfo on each call:
+//!
+//! - the cgroup directory found by discovery and the limits along the hierarchy;
+//! - the host's `/proc/meminfo` text, used as the template whose container fields are rewritten
+//!   (its remaining lines are host-wide counters), with the fact that `/proc/meminfo` is the
+//!   kernel's own file (not a FUSE file from LXCFS).
+//!
+//! Each of these is trusted for at most [`TTL_NS`]. Container usage and `memory.stat` are kept
+//! for at most [`VALUE_TTL_NS`] (one millisecond): far below any sampling interval, it only
+//! spares callers that read in a tight loop from regenerating the same numbers.
+//!
+//! Each cache is a sequence lock over atomic words: readers never wait and never see a torn
+//! value; a writer that finds another one busy simply does not store. No lock can be held across
+//! `fork` or a signal handler.
+
+use cgshim::buf::Buf;
+use cgshim::decide::memory::Samples;
+use cgshim::decide::snapshot::{self, Snapshot};
+use core::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// How long cached entries are trusted: one second. A process moved to another cgroup, or a
+/// limit changed with `docker update`, shows within that time.
+pub const TTL_NS: u64 = 1_000_000_000;
+
+/// How long usage and statistics are reused: one millisecond.
+pub const VALUE_TTL_NS: u64 = 1_000_000;
+
+struct SeqCache<const W: usize> {
+    seq: AtomicU64,
+    stamp: AtomicU64,
+    ttl_ns: u64,
+    data: [AtomicU64; W],
+}
+
+impl<const W: usize> SeqCache<W> {
+    const fn new(ttl_ns: u64) -> Self {
+        Self { seq: AtomicU64::new(0), stamp: AtomicU64::new(0), ttl_ns, data: [const { AtomicU64::new(0) }; W] }
+    }
+
+    fn load(&self, words: &mut [u64; W]) -> bool {
+        let before = self.seq.load(Ordering::Acquire);
+        if before == 0 || before & 1 == 1 {
+            return false;
+        }
+        for (w, a) in words.iter_mut().zip(self.data.iter()) {
+            *w = a.load(Ordering::Relaxed);
+        }
+        let stamp = self.stamp.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        self.seq.load(Ordering::Relaxed) == before && now_ns().saturating_sub(stamp) < self.ttl_ns
+    }
+
+    fn store(&self, words: &[u64; W]) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1
+            || self.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        for (a, w) in self.data.iter().zip(words.iter()) {
+            a.store(*w, Ordering::Relaxed);
+        }
+        self.stamp.store(now_ns(), Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    fn clear(&self) {
+        self.stamp.store(0, Ordering::Relaxed);
+    }
+}
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec; CLOCK_MONOTONIC is served by the vDSO without a syscall.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+static DISCOVERY: SeqCache<{ snapshot::WORDS }> = SeqCache::new(TTL_NS);
+static SAMPLES: SeqCache<{ snapshot::SAMPLE_WORDS }> = SeqCache::new(VALUE_TTL_NS);
+
+/// The cached discovery, if stored and still fresh.
+pub fn discovery() -> Option<Snapshot> {
+    let mut words = [0u64; snapshot::WORDS];
+    if !DISCOVERY.load(&mut words) {
+        return None;
+    }
+    Snapshot::from_words(&words)
+}
+
+pub fn store_discovery(s: &Snapshot) {
+    let mut words = [0u64; snapshot::WORDS];
+    s.to_words(&mut words);
+    DISCOVERY.store(&words);
+    SAMPLES.clear();
+}
+
+/// Forgets the discovery (its cgroup vanished or its files stopped parsing).
+pub fn clear_discovery() {
+    DISCOVERY.clear();
+    SAMPLES.clear();
+}
+
+/// Usage and statistics read within the last [`VALUE_TTL_NS`], for the cached discovery.
+pub fn samples() -> Option<Samples> {
+    let mut words = [0u64; snapshot::SAMPLE_WORDS];
+    SAMPLES.load(&mut words).then(|| snapshot::samples_from_words(&words))
+}
+
+pub fn store_samples(samples: &Samples) {
+    let mut words = [0u64; snapshot::SAMPLE_WORDS];
+    snapshot::samples_to_words(samples, &mut words);
+    SAMPLES.store(&words);
+}
+
+/// The host files fit this.
+pub type HostText = Buf<8192>;
+const TEXT_WORDS: usize = 8192 / 8 + 1;
+
+static MEMINFO: SeqCache<TEXT_WORDS> = SeqCache::new(TTL_NS);
+
+/// The host's `/proc/meminfo` text, if a fresh copy read from the kernel's file is cached.
+pub fn host_meminfo(out: &mut HostText) -> bool {
+    let mut words = [0u64; TEXT_WORDS];
+    if !MEMINFO.load(&mut words) {
+        return false;
+    }
+    let [len, rest @ ..] = &words;
+    out.clear();
+    for w in rest {
+        out.push(&w.to_le_bytes());
+    }
+    let Ok(len) = usize::try_from(*len) else { return false };
+    if len > out.len() {
+        return false;
+    }
+    out.truncate(len);
+    true
+}
+
+pub fn store_host_meminfo(text: &[u8]) {
+    let mut words = [0u64; TEXT_WORDS];
+    let [len, rest @ ..] = &mut words;
+    *len = text.len() as u64;
+    for (chunk, w) in text.chunks(8).zip(rest.iter_mut()) {
+        let mut bytes = [0u8; 8];
+        for (b, c) in bytes.iter_mut().zip(chunk) {
+            *b = *c;
+        }
+        *w = u64::from_le_bytes(bytes);
+    }
+    if text.len() <= 8192 {
+        MEMINFO.store(&words);
+    }
+}
