@@ -24,7 +24,11 @@ impl<const N: usize> Default for Buf<N> {
 
 impl<const N: usize> Buf<N> {
     pub const fn new() -> Self {
-        Self { bytes: [0; N], len: 0, overflow: false }
+        Self {
+            bytes: [0; N],
+            len: 0,
+            overflow: false,
+        }
     }
 
     /// A buffer holding `bytes`, or an overflowed one when they do not fit.

@@ -25,7 +25,10 @@ impl Feature {
     }
 
     fn from_name(name: &[u8]) -> Option<Feature> {
-        Feature::ALL.iter().copied().find(|f| f.name().as_bytes() == name)
+        Feature::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().as_bytes() == name)
     }
 }
 
@@ -77,15 +80,23 @@ impl Config {
     }
 
     pub fn from_bits(bits: u64) -> Option<Self> {
-        (bits & 1 << 31 != 0).then(|| Self { disabled: (bits >> 32) as u32, debug: bits & 1 != 0 })
+        (bits & 1 << 31 != 0).then_some(Self {
+            disabled: (bits >> 32) as u32,
+            debug: bits & 1 != 0,
+        })
     }
 
     /// The names in a `CGSHIM_DISABLE` value that match no feature, for `cgshim show`.
     pub fn unknown_disable_names(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-        value.split(|&b| b == b',').map(crate::read::lines::trim).filter(|name| {
-            !matches!(*name, b"" | b"0" | b"1" | b"all" | b"true" | b"yes" | b"false" | b"no")
-                && Feature::from_name(name).is_none()
-        })
+        value
+            .split(|&b| b == b',')
+            .map(crate::read::lines::trim)
+            .filter(|name| {
+                !matches!(
+                    *name,
+                    b"" | b"0" | b"1" | b"all" | b"true" | b"yes" | b"false" | b"no"
+                ) && Feature::from_name(name).is_none()
+            })
     }
 }
 
@@ -98,12 +109,24 @@ mod tests {
         let c = Config::default();
         assert!(c.enabled(Feature::Meminfo));
         assert!(Config::default().with_disable(b"1").all_disabled());
-        assert!(!Config::default().with_disable(b"all").enabled(Feature::Sysconf));
+        assert!(
+            !Config::default()
+                .with_disable(b"all")
+                .enabled(Feature::Sysconf)
+        );
         let c = Config::default().with_disable(b"meminfo, sysinfo");
         assert!(!c.enabled(Feature::Meminfo) && !c.enabled(Feature::Sysinfo));
         assert!(c.enabled(Feature::Sysconf) && !c.all_disabled());
-        assert!(Config::default().with_disable(b"0").enabled(Feature::Meminfo));
-        assert!(Config::default().with_disable(b"bogus").enabled(Feature::Meminfo));
+        assert!(
+            Config::default()
+                .with_disable(b"0")
+                .enabled(Feature::Meminfo)
+        );
+        assert!(
+            Config::default()
+                .with_disable(b"bogus")
+                .enabled(Feature::Meminfo)
+        );
         let unknown: Vec<&[u8]> = Config::unknown_disable_names(b"meminfo,bogus,1").collect();
         assert_eq!(unknown, vec![&b"bogus"[..]]);
     }

@@ -8,9 +8,9 @@
 //! [`show`] renders one [`decide::memory::MemoryView`] into every output so they never disagree.
 //!
 //! It is `no_std`, allocation-free and panic-free by construction, because the same code runs
-//! inside every process that preloads `libcgshim.so`; the `std` feature only adds a filesystem
-//! [`decide::source::Source`] for the CLI and the tests.
-#![cfg_attr(not(any(test, feature = "std")), no_std)]
+//! inside every process that preloads `libcgshim.so`. The `cgshim` command and the tests read
+//! through a `std::fs` source of their own (`src/std_source.rs`).
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(
     clippy::indexing_slicing,

@@ -8,12 +8,14 @@ mod common;
 use cgshim::buf::Buf;
 use cgshim::decide::discover::{self, MEMORY};
 use cgshim::decide::memory::{self, HostMemory, MemoryView};
-use cgshim::decide::source::StdSource;
+#[path = "../src/std_source.rs"]
+mod std_source;
 use cgshim::read::meminfo;
 use cgshim::show;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std_source::StdSource;
 
 struct Scenario {
     name: String,
@@ -27,21 +29,32 @@ fn scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
     for entry in fs::read_dir(&dir).expect("tests/fixtures") {
         let path = entry.expect("fixture entry").path();
-        let Ok(text) = fs::read_to_string(path.join("expected")) else { continue };
+        let Ok(text) = fs::read_to_string(path.join("expected")) else {
+            continue;
+        };
         let mut expected = BTreeMap::new();
         let mut passthrough = false;
-        for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
+        for line in text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+        {
             match line.split_whitespace().collect::<Vec<_>>().as_slice() {
                 [] => {}
                 ["passthrough"] => passthrough = true,
                 [key, value] => {
-                    let v = value.parse().unwrap_or_else(|_| panic!("{}: bad value in {line:?}", path.display()));
+                    let v = value
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{}: bad value in {line:?}", path.display()));
                     expected.insert(key.to_string(), v);
                 }
                 _ => panic!("{}: unparsable line {line:?}", path.display()),
             }
         }
-        assert!(passthrough != !expected.is_empty(), "{}: expected must be `passthrough` or values", path.display());
+        assert!(
+            passthrough == expected.is_empty(),
+            "{}: expected must be `passthrough` or values",
+            path.display()
+        );
         out.push(Scenario {
             name: path.file_name().unwrap().to_string_lossy().into_owned(),
             root: path.join("root"),
@@ -50,7 +63,11 @@ fn scenarios() -> Vec<Scenario> {
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(out.len() >= 10, "expected the fixture scenarios, found {}", out.len());
+    assert!(
+        out.len() >= 10,
+        "expected the fixture scenarios, found {}",
+        out.len()
+    );
     out
 }
 
@@ -74,11 +91,16 @@ fn core_renders_the_hand_computed_numbers() {
     for s in scenarios() {
         let view = view_of(&s);
         if s.passthrough {
-            failures.check(view.is_none(), || format!("{}: expected pass-through, got a view", s.name));
+            failures.check(view.is_none(), || {
+                format!("{}: expected pass-through, got a view", s.name)
+            });
             continue;
         }
         let Some(view) = view else {
-            failures.push(format!("{}: no view (pass-through) but numbers were expected", s.name));
+            failures.push(format!(
+                "{}: no view (pass-through) but numbers were expected",
+                s.name
+            ));
             continue;
         };
         let (host_text, _) = host_of(&s.root);
@@ -109,7 +131,10 @@ fn core_renders_the_hand_computed_numbers() {
         let avail = rendered["MemAvailable"];
         let total = rendered["MemTotal"];
         failures.check(free <= avail && avail <= total, || {
-            format!("{}: MemFree {free} ≤ MemAvailable {avail} ≤ MemTotal {total} violated", s.name)
+            format!(
+                "{}: MemFree {free} ≤ MemAvailable {avail} ≤ MemTotal {total} violated",
+                s.name
+            )
         });
     }
     failures.finish("fixture scenarios through the core");
@@ -125,15 +150,27 @@ fn library_serves_the_same_numbers_under_a_test_root() {
         let (host_text, _) = host_of(&s.root);
         if s.passthrough {
             // Pass-through means the real file: the machine's own MemTotal.
-            failures.eq(&format!("{}: MemTotal", s.name), served.get("MemTotal").copied(), Some(common::host_memtotal_kb()));
+            failures.eq(
+                &format!("{}: MemTotal", s.name),
+                served.get("MemTotal").copied(),
+                Some(common::host_memtotal_kb()),
+            );
             continue;
         }
         for (key, &want) in &s.expected {
             if let Some(field) = key.strip_prefix("meminfo.") {
-                failures.eq(&format!("{}: {key}", s.name), served.get(field).copied(), Some(want));
+                failures.eq(
+                    &format!("{}: {key}", s.name),
+                    served.get(field).copied(),
+                    Some(want),
+                );
             }
         }
-        failures.eq(&format!("{}: line keys", s.name), common::meminfo_keys(out.ok()), common::meminfo_keys(&host_text));
+        failures.eq(
+            &format!("{}: line keys", s.name),
+            common::meminfo_keys(out.ok()),
+            common::meminfo_keys(&host_text),
+        );
     }
     failures.finish("fixture scenarios through libcgshim.so");
 }

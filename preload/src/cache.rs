@@ -36,7 +36,12 @@ struct SeqCache<const W: usize> {
 
 impl<const W: usize> SeqCache<W> {
     const fn new(ttl_ns: u64) -> Self {
-        Self { seq: AtomicU64::new(0), stamp: AtomicU64::new(0), ttl_ns, data: [const { AtomicU64::new(0) }; W] }
+        Self {
+            seq: AtomicU64::new(0),
+            stamp: AtomicU64::new(0),
+            ttl_ns,
+            data: [const { AtomicU64::new(0) }; W],
+        }
     }
 
     fn load(&self, words: &mut [u64; W]) -> bool {
@@ -55,7 +60,15 @@ impl<const W: usize> SeqCache<W> {
     fn store(&self, words: &[u64; W]) {
         let seq = self.seq.load(Ordering::Relaxed);
         if seq & 1 == 1
-            || self.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_err()
+            || self
+                .seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
         {
             return;
         }
@@ -73,12 +86,17 @@ impl<const W: usize> SeqCache<W> {
 }
 
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid timespec; CLOCK_MONOTONIC is served by the vDSO without a syscall.
     if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
         return 0;
     }
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 static DISCOVERY: SeqCache<{ snapshot::WORDS }> = SeqCache::new(TTL_NS);
@@ -109,7 +127,9 @@ pub fn clear_discovery() {
 /// Usage and statistics read within the last [`VALUE_TTL_NS`], for the cached discovery.
 pub fn samples() -> Option<Samples> {
     let mut words = [0u64; snapshot::SAMPLE_WORDS];
-    SAMPLES.load(&mut words).then(|| snapshot::samples_from_words(&words))
+    SAMPLES
+        .load(&mut words)
+        .then(|| snapshot::samples_from_words(&words))
 }
 
 pub fn store_samples(samples: &Samples) {
@@ -135,7 +155,9 @@ pub fn host_meminfo(out: &mut HostText) -> bool {
     for w in rest {
         out.push(&w.to_le_bytes());
     }
-    let Ok(len) = usize::try_from(*len) else { return false };
+    let Ok(len) = usize::try_from(*len) else {
+        return false;
+    };
     if len > out.len() {
         return false;
     }

@@ -17,7 +17,9 @@ static KINDS: [AtomicU8; MAX_FD] = [const { AtomicU8::new(0) }; MAX_FD];
 static MEMFD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
 
 pub fn track(fd: i32, kind: u8, dev: u64, ino: u64) {
-    let Some(slot) = usize::try_from(fd).ok().filter(|&f| f < MAX_FD) else { return };
+    let Some(slot) = usize::try_from(fd).ok().filter(|&f| f < MAX_FD) else {
+        return;
+    };
     MEMFD_DEV.store(dev, Ordering::Relaxed);
     if let (Some(i), Some(k)) = (INODES.get(slot), KINDS.get(slot)) {
         k.store(kind, Ordering::Relaxed);
@@ -38,7 +40,9 @@ pub fn lookup(fd: i32) -> Option<u8> {
         Some((dev, i)) if i == ino && dev == MEMFD_DEV.load(Ordering::Relaxed) => Some(kind),
         _ => {
             // Closed and reused for another file: forget it, never touch it.
-            let _ = INODES.get(slot)?.compare_exchange(ino, 0, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = INODES
+                .get(slot)?
+                .compare_exchange(ino, 0, Ordering::AcqRel, Ordering::Relaxed);
             None
         }
     }

@@ -33,7 +33,8 @@ type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, libc::mode_t) 
 type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
 type Openat2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
 type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
-type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut libc::FILE) -> *mut libc::FILE;
+type FreopenFn =
+    unsafe extern "C" fn(*const c_char, *const c_char, *mut libc::FILE) -> *mut libc::FILE;
 type LseekFn = unsafe extern "C" fn(c_int, i64, c_int) -> i64;
 type PreadFn = unsafe extern "C" fn(c_int, *mut c_void, usize, i64) -> isize;
 type SysinfoFn = unsafe extern "C" fn(*mut libc::sysinfo) -> c_int;
@@ -82,7 +83,12 @@ fn libc_result(r: i64) -> i64 {
 /// `path` must be a valid NUL-terminated string or null, `real` one of the open-family pointers
 /// matching `call`.
 #[inline(always)]
-unsafe fn open_common(dirfd: c_int, path: *const c_char, flags: c_int, call: impl FnOnce() -> Option<c_int>) -> c_int {
+unsafe fn open_common(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    call: impl FnOnce() -> Option<c_int>,
+) -> c_int {
     if let Some(kind) = serve::candidate(path, flags)
         && let Some(fd) = serve::open_virtual(dirfd, path, flags, kind)
     {
@@ -97,7 +103,11 @@ unsafe fn open_common(dirfd: c_int, path: *const c_char, flags: c_int, call: imp
 macro_rules! path_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+        pub unsafe extern "C" fn $name(
+            path: *const c_char,
+            flags: c_int,
+            mode: libc::mode_t,
+        ) -> c_int {
             // SAFETY: our caller's arguments are forwarded unchanged to the real function of
             // the same (or the equivalent LFS) name.
             unsafe {
@@ -113,11 +123,17 @@ macro_rules! path_hook {
 macro_rules! openat_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(dirfd: c_int, path: *const c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+        pub unsafe extern "C" fn $name(
+            dirfd: c_int,
+            path: *const c_char,
+            flags: c_int,
+            mode: libc::mode_t,
+        ) -> c_int {
             // SAFETY: as for the open hooks.
             unsafe {
                 open_common(dirfd, path, flags, || {
-                    let f = typed::<OpenatFn>(&$primary).or_else(|| typed::<OpenatFn>(&$fallback))?;
+                    let f =
+                        typed::<OpenatFn>(&$primary).or_else(|| typed::<OpenatFn>(&$fallback))?;
                     Some(f(dirfd, path, flags, mode))
                 })
             }
@@ -137,9 +153,11 @@ macro_rules! fortified_hook {
         pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int) -> c_int {
             // SAFETY: as for the open hooks.
             unsafe {
-                open_common(sys::AT_FDCWD, path, flags, || match typed::<Open2Fn>(&$real) {
-                    Some(f) => Some(f(path, flags)),
-                    None => typed::<OpenFn>(&$plain).map(|f| f(path, flags, 0)),
+                open_common(sys::AT_FDCWD, path, flags, || {
+                    match typed::<Open2Fn>(&$real) {
+                        Some(f) => Some(f(path, flags)),
+                        None => typed::<OpenFn>(&$plain).map(|f| f(path, flags, 0)),
+                    }
                 })
             }
         }
@@ -175,19 +193,30 @@ fn read_mode(mode: *const c_char) -> Option<bool> {
     }
     // SAFETY: `mode` is the caller's NUL-terminated mode string.
     let m = unsafe { core::ffi::CStr::from_ptr(mode) }.to_bytes();
-    (m.first() == Some(&b'r') && !m.iter().any(|c| matches!(c, b'+' | b'w' | b'a'))).then(|| m.contains(&b'e'))
+    (m.first() == Some(&b'r') && !m.iter().any(|c| matches!(c, b'+' | b'w' | b'a')))
+        .then(|| m.contains(&b'e'))
 }
 
 /// The served fd for a stdio open, when `path` is ours.
 fn stdio_candidate(path: *const c_char, mode: *const c_char) -> Option<c_int> {
     let cloexec = read_mode(mode)?;
     let kind = serve::candidate(path, libc::O_RDONLY)?;
-    serve::open_virtual(sys::AT_FDCWD, path, if cloexec { libc::O_CLOEXEC } else { 0 }, kind)
+    serve::open_virtual(
+        sys::AT_FDCWD,
+        path,
+        if cloexec { libc::O_CLOEXEC } else { 0 },
+        kind,
+    )
 }
 
 /// # Safety
 /// `path` and `mode` are the caller's fopen arguments.
-unsafe fn fopen_common(primary: &Real, fallback: &Real, path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+unsafe fn fopen_common(
+    primary: &Real,
+    fallback: &Real,
+    path: *const c_char,
+    mode: *const c_char,
+) -> *mut libc::FILE {
     if let Some(fd) = stdio_candidate(path, mode) {
         // SAFETY: errno access and fdopen on an fd we own, with the caller's mode.
         unsafe {
@@ -233,7 +262,9 @@ unsafe fn freopen_common(
     stream: *mut libc::FILE,
 ) -> *mut libc::FILE {
     // SAFETY: the real freopen, looked up under its own name.
-    let Some(real) = (unsafe { typed::<FreopenFn>(primary).or_else(|| typed::<FreopenFn>(fallback)) }) else {
+    let Some(real) =
+        (unsafe { typed::<FreopenFn>(primary).or_else(|| typed::<FreopenFn>(fallback)) })
+    else {
         set_errno(libc::ENOSYS);
         return core::ptr::null_mut();
     };
@@ -263,13 +294,21 @@ unsafe fn freopen_common(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut libc::FILE) -> *mut libc::FILE {
+pub unsafe extern "C" fn freopen(
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut libc::FILE,
+) -> *mut libc::FILE {
     // SAFETY: forwarded libc contract.
     unsafe { freopen_common(&FREOPEN, &FREOPEN64, path, mode, stream) }
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut libc::FILE) -> *mut libc::FILE {
+pub unsafe extern "C" fn freopen64(
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut libc::FILE,
+) -> *mut libc::FILE {
     // SAFETY: forwarded libc contract.
     unsafe { freopen_common(&FREOPEN64, &FREOPEN, path, mode, stream) }
 }
@@ -298,14 +337,20 @@ macro_rules! pread_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
         /// A read at offset 0 of a served fd sees fresh content, like a rewind.
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(fd: c_int, buf: *mut c_void, count: usize, offset: i64) -> isize {
+        pub unsafe extern "C" fn $name(
+            fd: c_int,
+            buf: *mut c_void,
+            count: usize,
+            offset: i64,
+        ) -> isize {
             if offset == 0 && fdtable::maybe_tracked(fd) {
                 serve::refresh(fd);
             }
             // SAFETY: forwarding the caller's arguments.
             match unsafe { typed::<PreadFn>(&$primary).or_else(|| typed::<PreadFn>(&$fallback)) } {
                 Some(f) => unsafe { f(fd, buf, count, offset) },
-                None => libc_result(unsafe { sys::pread(fd, buf.cast(), count, offset) } as i64) as isize,
+                None => libc_result(unsafe { sys::pread(fd, buf.cast(), count, offset) } as i64)
+                    as isize,
             }
         }
     };
@@ -403,4 +448,9 @@ macro_rules! pages_hook {
 }
 
 pages_hook!(get_phys_pages, GET_PHYS_PAGES, false, libc::_SC_PHYS_PAGES);
-pages_hook!(get_avphys_pages, GET_AVPHYS_PAGES, true, libc::_SC_AVPHYS_PAGES);
+pages_hook!(
+    get_avphys_pages,
+    GET_AVPHYS_PAGES,
+    true,
+    libc::_SC_AVPHYS_PAGES
+);

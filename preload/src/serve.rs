@@ -1,8 +1,8 @@
 //! The slow path: deciding whether an open is one of the files we serve, building the
 //! container's content, and handing it out as a read-only, sealed memfd.
 
-use crate::source::{Fd, PROC_MAGIC, RawSource, c_path};
 use crate::cache::{self, HostText};
+use crate::source::{Fd, PROC_MAGIC, RawSource, c_path};
 use crate::{fdtable, log, sys};
 use cgshim::buf::Buf;
 use cgshim::config::Feature;
@@ -79,7 +79,8 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
     let src = RawSource::new();
     let mut host = HostText::new();
     // SAFETY: `path` is the caller's NUL-terminated path (already read by `candidate`).
-    let literal = dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.proc_path();
+    let literal =
+        dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.proc_path();
     // The kernel's own path, while a verified copy of the host file is cached, needs no real
     // open: that keeps repeated reads cheap. Every other spelling is resolved by the kernel.
     if !(literal && !src.rooted() && cache::host_meminfo(&mut host)) {
@@ -112,7 +113,9 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
 /// Regenerates the content behind a served fd on a rewind. On any failure the fd keeps its
 /// previous content.
 pub fn refresh(fd: c_int) {
-    let Some(kind) = fdtable::lookup(fd).and_then(Kind::from_u8) else { return };
+    let Some(kind) = fdtable::lookup(fd).and_then(Kind::from_u8) else {
+        return;
+    };
     let src = RawSource::new();
     let mut host = HostText::new();
     if src.rooted() || !cache::host_meminfo(&mut host) {
@@ -132,8 +135,14 @@ pub fn refresh(fd: c_int) {
     if fd_flags < 0 || offset < 0 {
         return;
     }
-    let Some(new) = publish(kind, content.as_bytes(), true) else { return };
-    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
+    let Some(new) = publish(kind, content.as_bytes(), true) else {
+        return;
+    };
+    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 {
+        libc::O_CLOEXEC
+    } else {
+        0
+    };
     if sys::dup3(new, fd, cloexec) >= 0 {
         sys::lseek(fd, offset, libc::SEEK_SET);
         if let Some((dev, ino)) = sys::inode(fd) {
@@ -168,7 +177,11 @@ fn snapshot(src: &RawSource) -> Option<Snapshot> {
         Ok(cg) => match memory::read_limits(src, &cg) {
             Ok(limits) => Snapshot::Found { cg, limits },
             Err(_) => {
-                log::say(&[b"memory: host values (unreadable limit in ", cg.dir.as_bytes(), b")"]);
+                log::say(&[
+                    b"memory: host values (unreadable limit in ",
+                    cg.dir.as_bytes(),
+                    b")",
+                ]);
                 return None;
             }
         },
@@ -226,12 +239,20 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
             Some(view)
         }
         Err(NoView::Unlimited) => {
-            log::say(&[b"memory: host values (no limit below the host's memory in ", cg.dir.as_bytes(), b")"]);
+            log::say(&[
+                b"memory: host values (no limit below the host's memory in ",
+                cg.dir.as_bytes(),
+                b")",
+            ]);
             None
         }
         Err(NoView::Unreadable) => {
             cache::clear_discovery();
-            log::say(&[b"memory: host values (unreadable usage in ", cg.dir.as_bytes(), b")"]);
+            log::say(&[
+                b"memory: host values (unreadable usage in ",
+                cg.dir.as_bytes(),
+                b")",
+            ]);
             None
         }
     }
@@ -240,7 +261,12 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
 /// Host memory from the kernel's `sysinfo`, for the paths that do not read `/proc/meminfo`.
 pub fn memory_view_from_sysinfo(info: &libc::sysinfo) -> Option<MemoryView> {
     let unit = u64::from(info.mem_unit.max(1));
-    let host = HostMemory { total: (info.totalram as u64).saturating_mul(unit), available: None };
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
+    let total = (info.totalram as u64).saturating_mul(unit);
+    let host = HostMemory {
+        total,
+        available: None,
+    };
     memory_view(&RawSource::new(), host)
 }
 
@@ -253,13 +279,20 @@ const SEALS: libc::c_long = 1 | 2 | 4 | 8; // SEAL | SHRINK | GROW | WRITE
 /// A read-only fd holding `content`: a sealed memfd, reopened read-only through
 /// `/proc/self/fd` so that `write` fails with EBADF as on procfs.
 fn publish(kind: Kind, content: &[u8], cloexec: bool) -> Option<c_int> {
-    let mut mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+    let mut mfd = sys::memfd_create(
+        kind.memfd_name(),
+        MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL,
+    );
     if mfd == -libc::EINVAL {
         // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
         mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
     }
     if mfd < 0 {
-        log::say(&[b"memfd_create failed (", log::num(mfd.unsigned_abs().into()).as_bytes(), b"): host values"]);
+        log::say(&[
+            b"memfd_create failed (",
+            log::num(mfd.unsigned_abs().into()).as_bytes(),
+            b"): host values",
+        ]);
         return None;
     }
     let mfd = Fd(mfd);

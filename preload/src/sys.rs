@@ -73,17 +73,41 @@ pub const AT_FDCWD: c_int = -100;
 /// `openat(2)`; `path` must be NUL-terminated.
 pub fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // SAFETY: the kernel validates the path pointer (EFAULT); callers pass NUL-terminated paths.
-    unsafe { syscall4(nr::OPENAT, dirfd as i64, path as i64, flags as i64, mode as i64) as c_int }
+    unsafe {
+        syscall4(
+            nr::OPENAT,
+            dirfd as i64,
+            path as i64,
+            flags as i64,
+            mode as i64,
+        ) as c_int
+    }
 }
 
 pub fn read(fd: c_int, buf: &mut [u8]) -> isize {
     // SAFETY: `buf` is valid for writes of its length.
-    unsafe { syscall4(nr::READ, fd as i64, buf.as_mut_ptr() as i64, buf.len() as i64, 0) as isize }
+    unsafe {
+        syscall4(
+            nr::READ,
+            fd as i64,
+            buf.as_mut_ptr() as i64,
+            buf.len() as i64,
+            0,
+        ) as isize
+    }
 }
 
 pub fn write(fd: c_int, buf: &[u8]) -> isize {
     // SAFETY: `buf` is valid for reads of its length.
-    unsafe { syscall4(nr::WRITE, fd as i64, buf.as_ptr() as i64, buf.len() as i64, 0) as isize }
+    unsafe {
+        syscall4(
+            nr::WRITE,
+            fd as i64,
+            buf.as_ptr() as i64,
+            buf.len() as i64,
+            0,
+        ) as isize
+    }
 }
 
 pub fn close(fd: c_int) -> c_int {
@@ -135,7 +159,15 @@ pub fn fs_magic(fd: c_int) -> Option<i64> {
     // SAFETY: all-zero is a valid `struct statfs`.
     let mut sfs: libc::statfs = unsafe { core::mem::zeroed() };
     // SAFETY: the struct is valid and writable.
-    let r = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
+    let r = unsafe {
+        syscall4(
+            nr::FSTATFS,
+            fd as i64,
+            &mut sfs as *mut libc::statfs as i64,
+            0,
+            0,
+        )
+    };
     (r == 0).then_some(sfs.f_type as i64)
 }
 
@@ -144,6 +176,14 @@ pub fn inode(fd: c_int) -> Option<(u64, u64)> {
     // SAFETY: all-zero is a valid `struct stat`.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: the struct is valid and writable.
-    let r = unsafe { syscall4(nr::FSTAT, fd as i64, &mut st as *mut libc::stat as i64, 0, 0) };
+    let r = unsafe {
+        syscall4(
+            nr::FSTAT,
+            fd as i64,
+            &mut st as *mut libc::stat as i64,
+            0,
+            0,
+        )
+    };
     (r == 0).then_some((st.st_dev as u64, st.st_ino as u64))
 }

@@ -124,12 +124,16 @@ pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView>
         }
     }
     if cg.version == Version::V1 {
-        let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
-            let mut stat = MemoryStat::default();
-            stat.feed_line(line, true);
-            limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
-            limits.hierarchical.is_none()
-        });
+        let _ = for_each_line(
+            src,
+            join(cg.dir.as_bytes(), b"memory.stat").as_bytes(),
+            |line| {
+                let mut stat = MemoryStat::default();
+                stat.feed_line(line, true);
+                limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
+                limits.hierarchical.is_none()
+            },
+        );
     }
     Ok(limits)
 }
@@ -163,7 +167,11 @@ fn bound(level: &LevelLimits, host: &HostMemory) -> Option<u64> {
 /// nothing more needs reading.
 pub fn is_limited(limits: &Limits, host: &HostMemory) -> bool {
     finite(limits.hierarchical, host).is_some()
-        || limits.levels.iter().take(limits.count).any(|l| finite(l.limit, host).is_some())
+        || limits
+            .levels
+            .iter()
+            .take(limits.count)
+            .any(|l| finite(l.limit, host).is_some())
 }
 
 /// Reads usages and `memory.stat`.
@@ -183,17 +191,27 @@ pub fn read_samples<S: Source>(
     let mut samples = Samples::default();
     let mut small = Buf::<64>::new();
     let raw_levels = limits.levels.get(..limits.count).unwrap_or(&[]);
-    for (((index, dir), raw), usage) in cg.levels().enumerate().zip(raw_levels).zip(samples.usage.iter_mut()) {
+    for (((index, dir), raw), usage) in cg
+        .levels()
+        .enumerate()
+        .zip(raw_levels)
+        .zip(samples.usage.iter_mut())
+    {
         if raw.present && (index == 0 || bound(raw, host).is_some()) {
-            read_file(src, join(dir, usage_file).as_bytes(), &mut small).ok_or(NoView::Unreadable)?;
+            read_file(src, join(dir, usage_file).as_bytes(), &mut small)
+                .ok_or(NoView::Unreadable)?;
             *usage = Some(parse_u64(small.as_bytes()).ok_or(NoView::Unreadable)?);
         }
     }
     let v1 = cg.version == Version::V1;
-    let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
-        samples.stat.feed_line(line, v1);
-        true
-    });
+    let _ = for_each_line(
+        src,
+        join(cg.dir.as_bytes(), b"memory.stat").as_bytes(),
+        |line| {
+            samples.stat.feed_line(line, v1);
+            true
+        },
+    );
     // A missing memory.stat leaves the counters at 0, and so does a garbled one: a file with
     // broken lines cannot be trusted to give consistent numbers. The limit-based ones stand.
     if samples.stat.malformed_lines > 0 {
@@ -214,7 +232,12 @@ pub fn read_with_limits<S: Source>(
 }
 
 /// The rules: effective limit, per-level headroom, and every derived figure.
-pub fn view_from(version: Version, limits: &Limits, samples: &Samples, host: HostMemory) -> Result<MemoryView, NoView> {
+pub fn view_from(
+    version: Version,
+    limits: &Limits,
+    samples: &Samples,
+    host: HostMemory,
+) -> Result<MemoryView, NoView> {
     let mut levels = [Level::default(); MAX_LEVELS];
     let mut limit: Option<(u64, LimitOrigin)> = None;
     let mut headroom: Option<u64> = None;
@@ -250,7 +273,16 @@ pub fn view_from(version: Version, limits: &Limits, samples: &Samples, host: Hos
     }
     let (limit, origin) = limit.ok_or(NoView::Unlimited)?;
     let headroom = headroom.unwrap_or(limit).min(limit);
-    Ok(derive(version, host, levels, limits.count, limit, origin, headroom, samples.stat.clone()))
+    Ok(derive(
+        version,
+        host,
+        levels,
+        limits.count,
+        limit,
+        origin,
+        headroom,
+        samples.stat.clone(),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -269,11 +301,30 @@ fn derive(
     let credit = get(Key::ActiveFile)
         .saturating_add(get(Key::InactiveFile))
         .saturating_add(get(Key::SlabReclaimable));
-    let available = headroom.saturating_add(credit).min(limit).min(host.available.unwrap_or(limit)).max(free);
+    let available = headroom
+        .saturating_add(credit)
+        .min(limit)
+        .min(host.available.unwrap_or(limit))
+        .max(free);
     let used = limit.saturating_sub(free);
-    let cached = get(Key::File).saturating_sub(get(Key::Swapcached)).min(used);
+    let cached = get(Key::File)
+        .saturating_sub(get(Key::Swapcached))
+        .min(used);
     let sreclaimable = get(Key::SlabReclaimable).min(used.saturating_sub(cached));
-    MemoryView { version, host, levels, level_count, limit, origin, headroom, stat, free, available, cached, sreclaimable }
+    MemoryView {
+        version,
+        host,
+        levels,
+        level_count,
+        limit,
+        origin,
+        headroom,
+        stat,
+        free,
+        available,
+        cached,
+        sreclaimable,
+    }
 }
 
 /// A `memory.stat` counter under its v2 name, looked up under the version's own name.
@@ -305,8 +356,12 @@ impl MemoryView {
             b"MemAvailable" => self.available,
             b"Buffers" => 0,
             b"Cached" => self.cached,
-            b"Active" => self.stat(Key::ActiveAnon).saturating_add(self.stat(Key::ActiveFile)),
-            b"Inactive" => self.stat(Key::InactiveAnon).saturating_add(self.stat(Key::InactiveFile)),
+            b"Active" => self
+                .stat(Key::ActiveAnon)
+                .saturating_add(self.stat(Key::ActiveFile)),
+            b"Inactive" => self
+                .stat(Key::InactiveAnon)
+                .saturating_add(self.stat(Key::InactiveFile)),
             b"Active(anon)" => self.stat(Key::ActiveAnon),
             b"Inactive(anon)" => self.stat(Key::InactiveAnon),
             b"Active(file)" => self.stat(Key::ActiveFile),
@@ -323,7 +378,9 @@ impl MemoryView {
                 Version::V1 => 0,
                 Version::V2 => match self.stat.get(Key::Slab) {
                     Some(s) => s.min(self.limit),
-                    None => self.stat(Key::SlabReclaimable).saturating_add(self.stat(Key::SlabUnreclaimable)),
+                    None => self
+                        .stat(Key::SlabReclaimable)
+                        .saturating_add(self.stat(Key::SlabUnreclaimable)),
                 },
             },
             b"SUnreclaim" => self.v2_only(Key::SlabUnreclaimable),
@@ -370,14 +427,28 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     fn cg(version: Version, dir: &str, mount: &str) -> CgroupDir {
-        CgroupDir { version, layout: Layout::MountRoot, dir: PathBuf::from_bytes(dir.as_bytes()), mount_len: mount.len() }
+        CgroupDir {
+            version,
+            layout: Layout::MountRoot,
+            dir: PathBuf::from_bytes(dir.as_bytes()),
+            mount_len: mount.len(),
+        }
     }
 
     fn files(list: &[(&'static str, String)]) -> Files<'static> {
-        Files { files: list.iter().map(|(p, c)| (p.as_bytes(), c.clone().into_bytes())).collect(), chunk: 4096 }
+        Files {
+            files: list
+                .iter()
+                .map(|(p, c)| (p.as_bytes(), c.clone().into_bytes()))
+                .collect(),
+            chunk: 4096,
+        }
     }
 
-    const HOST: HostMemory = HostMemory { total: 24 * GIB, available: Some(20 * GIB) };
+    const HOST: HostMemory = HostMemory {
+        total: 24 * GIB,
+        available: Some(20 * GIB),
+    };
 
     #[test]
     fn v2_nested_minimum_and_per_level_headroom() {
@@ -386,7 +457,10 @@ mod tests {
             ("/cg/a/b/memory.current", format!("{}\n", 100 * MIB)),
             ("/cg/a/memory.max", format!("{}\n", 256 * MIB)),
             ("/cg/a/memory.current", format!("{}\n", 200 * MIB)),
-            ("/cg/a/b/memory.stat", "file 10485760\nactive_file 4194304\ninactive_file 2097152\n".into()),
+            (
+                "/cg/a/b/memory.stat",
+                "file 10485760\nactive_file 4194304\ninactive_file 2097152\n".into(),
+            ),
         ]);
         let v = read(&src, &cg(Version::V2, "/cg/a/b", "/cg"), HOST).unwrap();
         assert_eq!(v.limit, 256 * MIB);
@@ -407,9 +481,18 @@ mod tests {
             ("/cg/memory.usage_in_bytes", "1000\n".into()),
             ("/cg/memory.stat", "total_cache 5\n".into()),
         ]);
-        assert_eq!(read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
-        let src = files(&[("/cg/memory.max", format!("{}\n", 24 * GIB)), ("/cg/memory.current", "1\n".into())]);
-        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
+        assert_eq!(
+            read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).err(),
+            Some(NoView::Unlimited)
+        );
+        let src = files(&[
+            ("/cg/memory.max", format!("{}\n", 24 * GIB)),
+            ("/cg/memory.current", "1\n".into()),
+        ]);
+        assert_eq!(
+            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
+            Some(NoView::Unlimited)
+        );
     }
 
     #[test]
@@ -417,7 +500,14 @@ mod tests {
         let src = files(&[
             ("/cg/memory.limit_in_bytes", "9223372036854771712\n".into()),
             ("/cg/memory.usage_in_bytes", format!("{}\n", 300 * MIB)),
-            ("/cg/memory.stat", format!("hierarchical_memory_limit {}\ntotal_cache {}\n", 256 * MIB, 400 * MIB)),
+            (
+                "/cg/memory.stat",
+                format!(
+                    "hierarchical_memory_limit {}\ntotal_cache {}\n",
+                    256 * MIB,
+                    400 * MIB
+                ),
+            ),
         ]);
         let v = read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).unwrap();
         assert_eq!(v.origin, LimitOrigin::Hierarchical);
@@ -427,9 +517,18 @@ mod tests {
 
     #[test]
     fn garbage_limit_fails_open() {
-        let src = files(&[("/cg/memory.max", "lots\n".into()), ("/cg/memory.current", "1\n".into())]);
-        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
+        let src = files(&[
+            ("/cg/memory.max", "lots\n".into()),
+            ("/cg/memory.current", "1\n".into()),
+        ]);
+        assert_eq!(
+            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
+            Some(NoView::Unreadable)
+        );
         let src = files(&[]);
-        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
+        assert_eq!(
+            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
+            Some(NoView::Unreadable)
+        );
     }
 }

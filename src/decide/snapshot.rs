@@ -5,8 +5,8 @@
 
 use super::discover::{CgroupDir, Layout, NotFound, Version};
 use super::memory::{LevelLimits, Limits, MAX_LEVELS, Samples};
-use crate::read::memory_stat::{Key, MemoryStat};
 use crate::buf::PathBuf;
+use crate::read::memory_stat::{Key, MemoryStat};
 
 const DIR_WORDS: usize = 1024 / 8;
 /// Header, directory bytes, hierarchical limit, then three words per level.
@@ -14,6 +14,7 @@ pub const WORDS: usize = 1 + DIR_WORDS + 1 + 3 * MAX_LEVELS;
 
 /// The remembered outcome of discovery for the memory controller.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // No allocator: it lives on the stack, briefly.
 pub enum Snapshot {
     Found { cg: CgroupDir, limits: Limits },
     NotFound(NotFound),
@@ -89,11 +90,15 @@ impl Snapshot {
             TAG_FOUND => {}
             _ => return None,
         }
-        let version = [Version::V1, Version::V2].into_iter().find(|v| *v as u64 == (head >> 8) & 0xff)?;
+        let version = [Version::V1, Version::V2]
+            .into_iter()
+            .find(|v| *v as u64 == (head >> 8) & 0xff)?;
         let layout = [Layout::MountRoot, Layout::BindMount, Layout::Searched]
             .into_iter()
             .find(|l| *l as u64 == (head >> 16) & 0xff)?;
-        let count = usize::try_from((head >> 24) & 0xff).ok().filter(|&c| c <= MAX_LEVELS)?;
+        let count = usize::try_from((head >> 24) & 0xff)
+            .ok()
+            .filter(|&c| c <= MAX_LEVELS)?;
         let mount_len = usize::try_from((head >> 32) & 0xffff).ok()?;
         let dir_len = usize::try_from(head >> 48).ok()?;
         let mut dir = PathBuf::new();
@@ -105,19 +110,34 @@ impl Snapshot {
         }
         dir.truncate(dir_len);
         let base = 1 + DIR_WORDS;
-        let mut limits = Limits { count, ..Limits::default() };
+        let mut limits = Limits {
+            count,
+            ..Limits::default()
+        };
         let first_flags = words.get(base.saturating_add(1)).copied().unwrap_or(0) >> 8;
-        limits.hierarchical = (first_flags & 1 != 0).then(|| words.get(base).copied()).flatten();
+        limits.hierarchical = (first_flags & 1 != 0)
+            .then(|| words.get(base).copied())
+            .flatten();
         for (i, level) in limits.levels.iter_mut().enumerate() {
             let at = base.saturating_add(1).saturating_add(i.saturating_mul(3));
-            let [flags, limit, high] = words.get(at..at.saturating_add(3))? else { return None };
+            let [flags, limit, high] = words.get(at..at.saturating_add(3))? else {
+                return None;
+            };
             *level = LevelLimits {
                 present: flags & 1 != 0,
                 limit: (flags & 2 != 0).then_some(*limit),
                 high: (flags & 4 != 0).then_some(*high),
             };
         }
-        Some(Snapshot::Found { cg: CgroupDir { version, layout, dir, mount_len }, limits })
+        Some(Snapshot::Found {
+            cg: CgroupDir {
+                version,
+                layout,
+                dir,
+                mount_len,
+            },
+            limits,
+        })
     }
 }
 
@@ -132,7 +152,9 @@ pub fn samples_to_words(samples: &Samples, words: &mut [u64; SAMPLE_WORDS]) {
     for (i, (dst, u)) in usage.iter_mut().zip(samples.usage.iter()).enumerate() {
         *dst = option_word(&mut mask, i as u32, *u);
     }
-    let [usage_mask, stat @ .., stat_mask] = rest else { return };
+    let [usage_mask, stat @ .., stat_mask] = rest else {
+        return;
+    };
     *usage_mask = mask;
     let mut mask = 0u64;
     for (i, (dst, key)) in stat.iter_mut().zip(Key::ALL).enumerate() {
@@ -144,7 +166,9 @@ pub fn samples_to_words(samples: &Samples, words: &mut [u64; SAMPLE_WORDS]) {
 pub fn samples_from_words(words: &[u64; SAMPLE_WORDS]) -> Samples {
     let (usage, rest) = words.split_at(MAX_LEVELS);
     let mut samples = Samples::default();
-    let [usage_mask, stat @ .., stat_mask] = rest else { return samples };
+    let [usage_mask, stat @ .., stat_mask] = rest else {
+        return samples;
+    };
     for (i, (dst, u)) in samples.usage.iter_mut().zip(usage).enumerate() {
         *dst = (usage_mask >> i & 1 != 0).then_some(*u);
     }
@@ -162,10 +186,26 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let mut limits = Limits { count: 3, hierarchical: Some(268435456), ..Limits::default() };
-        limits.levels[0] = LevelLimits { present: true, limit: Some(1 << 28), high: None };
-        limits.levels[1] = LevelLimits { present: true, limit: None, high: Some(5) };
-        limits.levels[2] = LevelLimits { present: false, limit: None, high: None };
+        let mut limits = Limits {
+            count: 3,
+            hierarchical: Some(268435456),
+            ..Limits::default()
+        };
+        limits.levels[0] = LevelLimits {
+            present: true,
+            limit: Some(1 << 28),
+            high: None,
+        };
+        limits.levels[1] = LevelLimits {
+            present: true,
+            limit: None,
+            high: Some(5),
+        };
+        limits.levels[2] = LevelLimits {
+            present: false,
+            limit: None,
+            high: None,
+        };
         let cg = CgroupDir {
             version: Version::V2,
             layout: Layout::BindMount,
@@ -173,17 +213,27 @@ mod tests {
             mount_len: 14,
         };
         let mut words = [0u64; WORDS];
-        Snapshot::Found { cg: cg.clone(), limits }.to_words(&mut words);
+        Snapshot::Found {
+            cg: cg.clone(),
+            limits,
+        }
+        .to_words(&mut words);
         match Snapshot::from_words(&words) {
             Some(Snapshot::Found { cg: c, limits: l }) => {
                 assert_eq!(c.dir.as_bytes(), cg.dir.as_bytes());
-                assert_eq!((c.version, c.layout, c.mount_len), (cg.version, cg.layout, cg.mount_len));
+                assert_eq!(
+                    (c.version, c.layout, c.mount_len),
+                    (cg.version, cg.layout, cg.mount_len)
+                );
                 assert_eq!(l, limits);
             }
             other => panic!("round trip failed: {other:?}"),
         }
         Snapshot::NotFound(NotFound::NoMount).to_words(&mut words);
-        assert!(matches!(Snapshot::from_words(&words), Some(Snapshot::NotFound(NotFound::NoMount))));
+        assert!(matches!(
+            Snapshot::from_words(&words),
+            Some(Snapshot::NotFound(NotFound::NoMount))
+        ));
         assert!(Snapshot::from_words(&[0; WORDS]).is_none());
     }
 

@@ -95,50 +95,6 @@ pub fn for_each_line<S: Source>(
     }
 }
 
-#[cfg(feature = "std")]
-pub use std_source::StdSource;
-
-#[cfg(feature = "std")]
-mod std_source {
-    use std::io::Read;
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::PathBuf;
-
-    /// Reads through `std::fs`, with absolute paths taken relative to `root` (`/` for the live
-    /// system, a fixture tree in tests).
-    #[derive(Clone, Debug)]
-    pub struct StdSource {
-        root: PathBuf,
-    }
-
-    impl StdSource {
-        pub fn new(root: impl Into<PathBuf>) -> Self {
-            Self { root: root.into() }
-        }
-
-        pub fn live() -> Self {
-            Self::new("/")
-        }
-
-        fn resolve(&self, path: &[u8]) -> PathBuf {
-            let rel = std::ffi::OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path));
-            self.root.join(rel)
-        }
-    }
-
-    impl super::Source for StdSource {
-        type File = std::fs::File;
-
-        fn open(&self, path: &[u8]) -> Option<Self::File> {
-            std::fs::File::open(self.resolve(path)).ok()
-        }
-
-        fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize> {
-            file.read(buf).ok()
-        }
-    }
-}
-
 #[cfg(test)]
 pub mod memory_source {
     //! An in-memory [`Source`] for unit tests of the streaming helpers.
@@ -154,7 +110,10 @@ pub mod memory_source {
         type File = (Vec<u8>, usize);
 
         fn open(&self, path: &[u8]) -> Option<Self::File> {
-            self.files.iter().find(|(p, _)| *p == path).map(|(_, c)| (c.clone(), 0))
+            self.files
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, c)| (c.clone(), 0))
         }
 
         fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize> {
@@ -178,20 +137,30 @@ mod tests {
         text.extend(std::iter::repeat_n(b'x', 20000));
         text.extend(b"\nlast");
         for chunk in [1, 7, 4096, 100000] {
-            let src = Files { files: vec![(b"/f", text.clone())], chunk };
+            let src = Files {
+                files: vec![(b"/f", text.clone())],
+                chunk,
+            };
             let mut seen = Vec::new();
             for_each_line(&src, b"/f", |l| {
                 seen.push(l.to_vec());
                 true
             })
             .unwrap();
-            assert_eq!(seen, vec![b"first".to_vec(), b"second line".to_vec(), b"last".to_vec()], "chunk {chunk}");
+            assert_eq!(
+                seen,
+                vec![b"first".to_vec(), b"second line".to_vec(), b"last".to_vec()],
+                "chunk {chunk}"
+            );
         }
     }
 
     #[test]
     fn reads_whole_files_or_refuses() {
-        let src = Files { files: vec![(b"/small", b"12\n".to_vec()), (b"/big", vec![b'1'; 5000])], chunk: 3 };
+        let src = Files {
+            files: vec![(b"/small", b"12\n".to_vec()), (b"/big", vec![b'1'; 5000])],
+            chunk: 3,
+        };
         let mut out = Buf::<4096>::new();
         assert!(read_file(&src, b"/small", &mut out).is_some());
         assert_eq!(out.as_bytes(), b"12\n");

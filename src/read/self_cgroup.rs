@@ -13,7 +13,10 @@ pub fn v1_path<'a>(text: &'a [u8], controller: &[u8]) -> Option<&'a [u8]> {
         if id == b"0" && controllers.is_empty() {
             return None;
         }
-        controllers.split(|&b| b == b',').any(|c| c == controller).then_some(path)
+        controllers
+            .split(|&b| b == b',')
+            .any(|c| c == controller)
+            .then_some(path)
     })
 }
 
@@ -37,7 +40,8 @@ fn split(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
 mod tests {
     use super::*;
 
-    const HYBRID: &[u8] = b"9:name=systemd:/\n4:memory:/process_api/cc39\n2:cpu,cpuacct:/a:b\n0::/demo/leaf\n";
+    const HYBRID: &[u8] =
+        b"9:name=systemd:/\n4:memory:/process_api/cc39\n2:cpu,cpuacct:/a:b\n0::/demo/leaf\n";
 
     #[test]
     fn finds_v1_and_v2_paths() {

@@ -15,19 +15,19 @@ pub struct SysinfoMemory {
 pub fn sysinfo_memory(view: &MemoryView, mem_unit: u32) -> SysinfoMemory {
     let unit = u64::from(mem_unit.max(1));
     SysinfoMemory {
-        totalram: view.limit / unit,
-        freeram: view.free / unit,
-        sharedram: view.shared() / unit,
+        totalram: view.limit.checked_div(unit).unwrap_or(0),
+        freeram: view.free.checked_div(unit).unwrap_or(0),
+        sharedram: view.shared().checked_div(unit).unwrap_or(0),
         bufferram: 0,
     }
 }
 
 /// `sysconf(_SC_PHYS_PAGES)`: the limit in pages.
 pub fn phys_pages(view: &MemoryView, page_size: u64) -> u64 {
-    view.limit / page_size.max(1)
+    view.limit.checked_div(page_size).unwrap_or(0)
 }
 
 /// `sysconf(_SC_AVPHYS_PAGES)`: glibc derives it from `freeram`, i.e. MemFree, not MemAvailable.
 pub fn avphys_pages(view: &MemoryView, page_size: u64) -> u64 {
-    view.free / page_size.max(1)
+    view.free.checked_div(page_size).unwrap_or(0)
 }
