@@ -27,19 +27,19 @@ pub const TTL_NS: u64 = 1_000_000_000;
 /// How long usage and statistics are reused: one millisecond.
 pub const VALUE_TTL_NS: u64 = 1_000_000;
 
-struct SeqCache<const W: usize> {
+/// `W` words trusted for `TTL` nanoseconds. All-zero when empty, so the caches cost no file-backed
+/// pages at load time (they live in `.bss`).
+struct SeqCache<const W: usize, const TTL: u64> {
     seq: AtomicU64,
     stamp: AtomicU64,
-    ttl_ns: u64,
     data: [AtomicU64; W],
 }
 
-impl<const W: usize> SeqCache<W> {
-    const fn new(ttl_ns: u64) -> Self {
+impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
+    const fn new() -> Self {
         Self {
             seq: AtomicU64::new(0),
             stamp: AtomicU64::new(0),
-            ttl_ns,
             data: [const { AtomicU64::new(0) }; W],
         }
     }
@@ -54,7 +54,7 @@ impl<const W: usize> SeqCache<W> {
         }
         let stamp = self.stamp.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
-        self.seq.load(Ordering::Relaxed) == before && now_ns().saturating_sub(stamp) < self.ttl_ns
+        self.seq.load(Ordering::Relaxed) == before && now_ns().saturating_sub(stamp) < TTL
     }
 
     fn store(&self, words: &[u64; W]) {
@@ -99,8 +99,8 @@ fn now_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
-static DISCOVERY: SeqCache<{ snapshot::WORDS }> = SeqCache::new(TTL_NS);
-static SAMPLES: SeqCache<{ snapshot::SAMPLE_WORDS }> = SeqCache::new(VALUE_TTL_NS);
+static DISCOVERY: SeqCache<{ snapshot::WORDS }, TTL_NS> = SeqCache::new();
+static SAMPLES: SeqCache<{ snapshot::SAMPLE_WORDS }, VALUE_TTL_NS> = SeqCache::new();
 
 /// The cached discovery, if stored and still fresh.
 pub fn discovery() -> Option<Snapshot> {
@@ -142,7 +142,7 @@ pub fn store_samples(samples: &Samples) {
 pub type HostText = Buf<8192>;
 const TEXT_WORDS: usize = 8192 / 8 + 1;
 
-static MEMINFO: SeqCache<TEXT_WORDS> = SeqCache::new(TTL_NS);
+static MEMINFO: SeqCache<TEXT_WORDS, TTL_NS> = SeqCache::new();
 
 /// The host's `/proc/meminfo` text, if a fresh copy read from the kernel's file is cached.
 pub fn host_meminfo(out: &mut HostText) -> bool {
