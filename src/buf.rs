@@ -24,11 +24,7 @@ impl<const N: usize> Default for Buf<N> {
 
 impl<const N: usize> Buf<N> {
     pub const fn new() -> Self {
-        Self {
-            bytes: [0; N],
-            len: 0,
-            overflow: false,
-        }
+        Self { bytes: [0; N], len: 0, overflow: false }
     }
 
     /// A buffer holding `bytes`, or an overflowed one when they do not fit.
@@ -103,6 +99,16 @@ impl<const N: usize> Buf<N> {
     pub fn push_u64(&mut self, value: u64) {
         let mut digits = [0u8; 20];
         let text = format_u64(value, &mut digits);
+        self.push(text);
+    }
+
+    /// Appends `value` in decimal with leading zeros up to `width` digits.
+    pub fn push_u64_zero_padded(&mut self, value: u64, width: usize) {
+        let mut digits = [0u8; 20];
+        let text = format_u64(value, &mut digits);
+        for _ in text.len()..width {
+            self.push_byte(b'0');
+        }
         self.push(text);
     }
 

@@ -11,24 +11,28 @@ pub enum Feature {
     Sysinfo = 1 << 1,
     /// `sysconf(_SC_PHYS_PAGES/_SC_AVPHYS_PAGES)`, `get_phys_pages`, `get_avphys_pages`.
     Sysconf = 1 << 2,
+    /// `/proc/swaps`.
+    Swaps = 1 << 3,
+    /// `/proc/uptime` and `sysinfo.uptime`.
+    Uptime = 1 << 4,
 }
 
 impl Feature {
-    pub const ALL: &'static [Feature] = &[Feature::Meminfo, Feature::Sysinfo, Feature::Sysconf];
+    pub const ALL: &'static [Feature] =
+        &[Feature::Meminfo, Feature::Sysinfo, Feature::Sysconf, Feature::Swaps, Feature::Uptime];
 
     pub fn name(self) -> &'static str {
         match self {
             Feature::Meminfo => "meminfo",
             Feature::Sysinfo => "sysinfo",
             Feature::Sysconf => "sysconf",
+            Feature::Swaps => "swaps",
+            Feature::Uptime => "uptime",
         }
     }
 
     fn from_name(name: &[u8]) -> Option<Feature> {
-        Feature::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name().as_bytes() == name)
+        Feature::ALL.iter().copied().find(|f| f.name().as_bytes() == name)
     }
 }
 
@@ -80,23 +84,15 @@ impl Config {
     }
 
     pub fn from_bits(bits: u64) -> Option<Self> {
-        (bits & 1 << 31 != 0).then_some(Self {
-            disabled: (bits >> 32) as u32,
-            debug: bits & 1 != 0,
-        })
+        (bits & 1 << 31 != 0).then_some(Self { disabled: (bits >> 32) as u32, debug: bits & 1 != 0 })
     }
 
     /// The names in a `CGSHIM_DISABLE` value that match no feature, for `cgshim show`.
     pub fn unknown_disable_names(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-        value
-            .split(|&b| b == b',')
-            .map(crate::read::lines::trim)
-            .filter(|name| {
-                !matches!(
-                    *name,
-                    b"" | b"0" | b"1" | b"all" | b"true" | b"yes" | b"false" | b"no"
-                ) && Feature::from_name(name).is_none()
-            })
+        value.split(|&b| b == b',').map(crate::read::lines::trim).filter(|name| {
+            !matches!(*name, b"" | b"0" | b"1" | b"all" | b"true" | b"yes" | b"false" | b"no")
+                && Feature::from_name(name).is_none()
+        })
     }
 }
 
@@ -109,24 +105,12 @@ mod tests {
         let c = Config::default();
         assert!(c.enabled(Feature::Meminfo));
         assert!(Config::default().with_disable(b"1").all_disabled());
-        assert!(
-            !Config::default()
-                .with_disable(b"all")
-                .enabled(Feature::Sysconf)
-        );
+        assert!(!Config::default().with_disable(b"all").enabled(Feature::Sysconf));
         let c = Config::default().with_disable(b"meminfo, sysinfo");
         assert!(!c.enabled(Feature::Meminfo) && !c.enabled(Feature::Sysinfo));
         assert!(c.enabled(Feature::Sysconf) && !c.all_disabled());
-        assert!(
-            Config::default()
-                .with_disable(b"0")
-                .enabled(Feature::Meminfo)
-        );
-        assert!(
-            Config::default()
-                .with_disable(b"bogus")
-                .enabled(Feature::Meminfo)
-        );
+        assert!(Config::default().with_disable(b"0").enabled(Feature::Meminfo));
+        assert!(Config::default().with_disable(b"bogus").enabled(Feature::Meminfo));
         let unknown: Vec<&[u8]> = Config::unknown_disable_names(b"meminfo,bogus,1").collect();
         assert_eq!(unknown, vec![&b"bogus"[..]]);
     }

@@ -5,7 +5,6 @@ mod std_source;
 use cgshim::buf::Buf;
 use cgshim::decide::discover::{self, MEMORY};
 use cgshim::decide::memory::{self, HostMemory};
-use cgshim::read::meminfo;
 use std::process::ExitCode;
 use std_source::StdSource;
 
@@ -13,12 +12,7 @@ const USAGE: &str = "usage: cgshim show --meminfo | cgshim --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["--version"] | ["-V"] => {
             println!("cgshim {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -44,14 +38,9 @@ fn show_meminfo() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let kb = |key: &[u8]| meminfo::value(&host_text, key).map(|v| v.saturating_mul(1024));
-    let Some(total) = kb(b"MemTotal") else {
+    let Some(host) = HostMemory::from_meminfo(&host_text) else {
         eprintln!("cgshim: /proc/meminfo has no MemTotal line");
         return ExitCode::FAILURE;
-    };
-    let host = HostMemory {
-        total,
-        available: kb(b"MemAvailable"),
     };
     let view = discover::find(&src, &MEMORY)
         .map_err(|why| why.describe().to_string())

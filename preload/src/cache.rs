@@ -37,11 +37,7 @@ struct SeqCache<const W: usize, const TTL: u64> {
 
 impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
     const fn new() -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            stamp: AtomicU64::new(0),
-            data: [const { AtomicU64::new(0) }; W],
-        }
+        Self { seq: AtomicU64::new(0), stamp: AtomicU64::new(0), data: [const { AtomicU64::new(0) }; W] }
     }
 
     fn load(&self, words: &mut [u64; W]) -> bool {
@@ -62,12 +58,7 @@ impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
         if seq & 1 == 1
             || self
                 .seq
-                .compare_exchange(
-                    seq,
-                    seq.wrapping_add(1),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
         {
             return;
@@ -86,17 +77,12 @@ impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
 }
 
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid timespec; CLOCK_MONOTONIC is served by the vDSO without a syscall.
     if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
         return 0;
     }
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
 static DISCOVERY: SeqCache<{ snapshot::WORDS }, TTL_NS> = SeqCache::new();
@@ -127,9 +113,7 @@ pub fn clear_discovery() {
 /// Usage and statistics read within the last [`VALUE_TTL_NS`], for the cached discovery.
 pub fn samples() -> Option<Samples> {
     let mut words = [0u64; snapshot::SAMPLE_WORDS];
-    SAMPLES
-        .load(&mut words)
-        .then(|| snapshot::samples_from_words(&words))
+    SAMPLES.load(&mut words).then(|| snapshot::samples_from_words(&words))
 }
 
 pub fn store_samples(samples: &Samples) {
@@ -179,4 +163,43 @@ pub fn store_host_meminfo(text: &[u8]) {
     if text.len() <= 8192 {
         MEMINFO.store(&words);
     }
+}
+
+static PIDS_DISCOVERY: SeqCache<{ snapshot::WORDS }, TTL_NS> = SeqCache::new();
+static PROCS: SeqCache<1, VALUE_TTL_NS> = SeqCache::new();
+static PID_INIT: SeqCache<2, TTL_NS> = SeqCache::new();
+
+/// The cached discovery of the pids controller.
+pub fn pids_discovery() -> Option<Snapshot> {
+    let mut words = [0u64; snapshot::WORDS];
+    if !PIDS_DISCOVERY.load(&mut words) {
+        return None;
+    }
+    Snapshot::from_words(&words)
+}
+
+pub fn store_pids_discovery(s: &Snapshot) {
+    let mut words = [0u64; snapshot::WORDS];
+    s.to_words(&mut words);
+    PIDS_DISCOVERY.store(&words);
+}
+
+/// The task count read within the value window.
+pub fn procs() -> Option<u64> {
+    let mut words = [0u64; 1];
+    PROCS.load(&mut words).then_some(words[0])
+}
+
+pub fn store_procs(n: u64) {
+    PROCS.store(&[n]);
+}
+
+/// Whether the process is in a PID namespace of its own, and its init's start time in ticks.
+pub fn pid_init() -> Option<(bool, u64)> {
+    let mut words = [0u64; 2];
+    PID_INIT.load(&mut words).then_some((words[0] != 0, words[1]))
+}
+
+pub fn store_pid_init(in_namespace: bool, start_ticks: u64) {
+    PID_INIT.store(&[u64::from(in_namespace), start_ticks]);
 }

@@ -51,14 +51,9 @@ pub fn config() -> Config {
         if !root.is_empty() {
             // SAFETY: getenv's pointer stays valid while the environment is not modified; the
             // test root is a test-only switch.
-            SYSROOT.store(
-                unsafe { libc::getenv(c"CGSHIM_SYSROOT".as_ptr()) },
-                Ordering::Relaxed,
-            );
+            SYSROOT.store(unsafe { libc::getenv(c"CGSHIM_SYSROOT".as_ptr()) }, Ordering::Relaxed);
         }
-        Config::default()
-            .with_disable(var(c"CGSHIM_DISABLE"))
-            .with_debug(var(c"CGSHIM_DEBUG"))
+        Config::default().with_disable(var(c"CGSHIM_DISABLE")).with_debug(var(c"CGSHIM_DEBUG"))
     };
     CONFIG.store(c.to_bits(), Ordering::Relaxed);
     c

@@ -40,9 +40,7 @@ pub fn lookup(fd: i32) -> Option<u8> {
         Some((dev, i)) if i == ino && dev == MEMFD_DEV.load(Ordering::Relaxed) => Some(kind),
         _ => {
             // Closed and reused for another file: forget it, never touch it.
-            let _ = INODES
-                .get(slot)?
-                .compare_exchange(ino, 0, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = INODES.get(slot)?.compare_exchange(ino, 0, Ordering::AcqRel, Ordering::Relaxed);
             None
         }
     }
@@ -51,8 +49,5 @@ pub fn lookup(fd: i32) -> Option<u8> {
 /// Cheap pre-check for the rewind hooks: is anything recorded at `fd`?
 #[inline]
 pub fn maybe_tracked(fd: i32) -> bool {
-    usize::try_from(fd)
-        .ok()
-        .and_then(|f| INODES.get(f))
-        .is_some_and(|i| i.load(Ordering::Relaxed) != 0)
+    usize::try_from(fd).ok().and_then(|f| INODES.get(f)).is_some_and(|i| i.load(Ordering::Relaxed) != 0)
 }

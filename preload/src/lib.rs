@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // The exported functions have their libc contracts.
 
+mod answers;
 mod cache;
 mod env;
 mod fdtable;
@@ -33,8 +34,7 @@ type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, libc::mode_t) 
 type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
 type Openat2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
 type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
-type FreopenFn =
-    unsafe extern "C" fn(*const c_char, *const c_char, *mut libc::FILE) -> *mut libc::FILE;
+type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut libc::FILE) -> *mut libc::FILE;
 type LseekFn = unsafe extern "C" fn(c_int, i64, c_int) -> i64;
 type PreadFn = unsafe extern "C" fn(c_int, *mut c_void, usize, i64) -> isize;
 type SysinfoFn = unsafe extern "C" fn(*mut libc::sysinfo) -> c_int;
@@ -103,11 +103,7 @@ unsafe fn open_common(
 macro_rules! path_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            path: *const c_char,
-            flags: c_int,
-            mode: libc::mode_t,
-        ) -> c_int {
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int, mode: libc::mode_t) -> c_int {
             // SAFETY: our caller's arguments are forwarded unchanged to the real function of
             // the same (or the equivalent LFS) name.
             unsafe {
@@ -132,8 +128,7 @@ macro_rules! openat_hook {
             // SAFETY: as for the open hooks.
             unsafe {
                 open_common(dirfd, path, flags, || {
-                    let f =
-                        typed::<OpenatFn>(&$primary).or_else(|| typed::<OpenatFn>(&$fallback))?;
+                    let f = typed::<OpenatFn>(&$primary).or_else(|| typed::<OpenatFn>(&$fallback))?;
                     Some(f(dirfd, path, flags, mode))
                 })
             }
@@ -153,11 +148,9 @@ macro_rules! fortified_hook {
         pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int) -> c_int {
             // SAFETY: as for the open hooks.
             unsafe {
-                open_common(sys::AT_FDCWD, path, flags, || {
-                    match typed::<Open2Fn>(&$real) {
-                        Some(f) => Some(f(path, flags)),
-                        None => typed::<OpenFn>(&$plain).map(|f| f(path, flags, 0)),
-                    }
+                open_common(sys::AT_FDCWD, path, flags, || match typed::<Open2Fn>(&$real) {
+                    Some(f) => Some(f(path, flags)),
+                    None => typed::<OpenFn>(&$plain).map(|f| f(path, flags, 0)),
                 })
             }
         }
@@ -198,15 +191,11 @@ fn read_mode(mode: *const c_char) -> Option<bool> {
 }
 
 /// The served fd for a stdio open, when `path` is ours.
-fn stdio_candidate(path: *const c_char, mode: *const c_char) -> Option<c_int> {
+fn stdio_candidate(path: *const c_char, mode: *const c_char) -> Option<(c_int, serve::Kind)> {
     let cloexec = read_mode(mode)?;
     let kind = serve::candidate(path, libc::O_RDONLY)?;
-    serve::open_virtual(
-        sys::AT_FDCWD,
-        path,
-        if cloexec { libc::O_CLOEXEC } else { 0 },
-        kind,
-    )
+    serve::open_virtual(sys::AT_FDCWD, path, if cloexec { libc::O_CLOEXEC } else { 0 }, kind)
+        .map(|fd| (fd, kind))
 }
 
 /// # Safety
@@ -217,7 +206,7 @@ unsafe fn fopen_common(
     path: *const c_char,
     mode: *const c_char,
 ) -> *mut libc::FILE {
-    if let Some(fd) = stdio_candidate(path, mode) {
+    if let Some((fd, _)) = stdio_candidate(path, mode) {
         // SAFETY: errno access and fdopen on an fd we own, with the caller's mode.
         unsafe {
             let saved = *libc::__errno_location();
@@ -262,13 +251,11 @@ unsafe fn freopen_common(
     stream: *mut libc::FILE,
 ) -> *mut libc::FILE {
     // SAFETY: the real freopen, looked up under its own name.
-    let Some(real) =
-        (unsafe { typed::<FreopenFn>(primary).or_else(|| typed::<FreopenFn>(fallback)) })
-    else {
+    let Some(real) = (unsafe { typed::<FreopenFn>(primary).or_else(|| typed::<FreopenFn>(fallback)) }) else {
         set_errno(libc::ENOSYS);
         return core::ptr::null_mut();
     };
-    if let Some(fd) = stdio_candidate(path, mode) {
+    if let Some((fd, kind)) = stdio_candidate(path, mode) {
         // The stream is reopened on the served content through its /proc/self/fd link, keeping
         // freopen's own semantics (same FILE*, its mode, its fd number when possible).
         let mut link = cgshim::buf::Buf::<32>::new();
@@ -282,7 +269,7 @@ unsafe fn freopen_common(
                 // SAFETY: a valid stream returned by freopen.
                 let n = unsafe { libc::fileno(reopened) };
                 if let Some((dev, ino)) = sys::inode(n) {
-                    fdtable::track(n, serve::Kind::Meminfo as u8, dev, ino);
+                    fdtable::track(n, kind as u8, dev, ino);
                 }
             }
             return reopened;
@@ -337,20 +324,14 @@ macro_rules! pread_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
         /// A read at offset 0 of a served fd sees fresh content, like a rewind.
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            fd: c_int,
-            buf: *mut c_void,
-            count: usize,
-            offset: i64,
-        ) -> isize {
+        pub unsafe extern "C" fn $name(fd: c_int, buf: *mut c_void, count: usize, offset: i64) -> isize {
             if offset == 0 && fdtable::maybe_tracked(fd) {
                 serve::refresh(fd);
             }
             // SAFETY: forwarding the caller's arguments.
             match unsafe { typed::<PreadFn>(&$primary).or_else(|| typed::<PreadFn>(&$fallback)) } {
                 Some(f) => unsafe { f(fd, buf, count, offset) },
-                None => libc_result(unsafe { sys::pread(fd, buf.cast(), count, offset) } as i64)
-                    as isize,
+                None => libc_result(unsafe { sys::pread(fd, buf.cast(), count, offset) } as i64) as isize,
             }
         }
     };
@@ -377,12 +358,23 @@ pub unsafe extern "C" fn sysinfo(info: *mut libc::sysinfo) -> c_int {
     }
     // SAFETY: the real call succeeded, so `info` is a valid, filled struct.
     let info = unsafe { &mut *info };
-    if let Some(view) = serve::memory_view_from_sysinfo(info) {
+    if let Some(view) = answers::memory_view_from_sysinfo(info) {
         let m = cgshim::show::sysinfo::sysinfo_memory(&view, info.mem_unit);
         info.totalram = m.totalram as _;
         info.freeram = m.freeram as _;
         info.sharedram = m.sharedram as _;
         info.bufferram = m.bufferram as _;
+        info.totalswap = m.totalswap as _;
+        info.freeswap = m.freeswap as _;
+    }
+    let src = source::RawSource::new();
+    if env::config().enabled(cgshim::config::Feature::Uptime)
+        && let Some(up) = answers::container_uptime(&src)
+    {
+        info.uptime = cgshim::show::uptime::sysinfo_seconds(up).try_into().unwrap_or(info.uptime);
+    }
+    if let Some(n) = answers::procs(&src) {
+        info.procs = n.try_into().unwrap_or(u16::MAX);
     }
     r
 }
@@ -403,7 +395,7 @@ fn pages(avail: bool) -> Option<c_long> {
     if sys::sysinfo(&mut info) != 0 {
         return None;
     }
-    let view = serve::memory_view_from_sysinfo(&info)?;
+    let view = answers::memory_view_from_sysinfo(&info)?;
     let pages = if avail {
         cgshim::show::sysinfo::avphys_pages(&view, page_size())
     } else {
@@ -448,9 +440,4 @@ macro_rules! pages_hook {
 }
 
 pages_hook!(get_phys_pages, GET_PHYS_PAGES, false, libc::_SC_PHYS_PAGES);
-pages_hook!(
-    get_avphys_pages,
-    GET_AVPHYS_PAGES,
-    true,
-    libc::_SC_AVPHYS_PAGES
-);
+pages_hook!(get_avphys_pages, GET_AVPHYS_PAGES, true, libc::_SC_AVPHYS_PAGES);

@@ -32,10 +32,7 @@ pub struct Real {
 
 impl Real {
     pub const fn new(name: &'static CStr) -> Self {
-        Self {
-            ptr: AtomicPtr::new(core::ptr::null_mut()),
-            name,
-        }
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), name }
     }
 
     /// The function's address, or `None` when the C library has no such symbol.
@@ -60,6 +57,5 @@ impl Real {
 pub unsafe fn typed<F: Copy>(real: &Real) -> Option<F> {
     const { assert!(core::mem::size_of::<F>() == core::mem::size_of::<*mut c_void>()) };
     // SAFETY: the caller guarantees F is the symbol's function-pointer type; the sizes match.
-    real.get()
-        .map(|p| unsafe { core::mem::transmute_copy::<*mut c_void, F>(&p) })
+    real.get().map(|p| unsafe { core::mem::transmute_copy::<*mut c_void, F>(&p) })
 }

@@ -3,14 +3,11 @@
 
 use crate::cache::{self, HostText};
 use crate::source::{Fd, PROC_MAGIC, RawSource, c_path};
-use crate::{fdtable, log, sys};
+use crate::{answers, fdtable, log, sys};
 use cgshim::buf::Buf;
 use cgshim::config::Feature;
-use cgshim::decide::discover::{self, MEMORY};
-use cgshim::decide::memory::{self, HostMemory, LimitOrigin, MemoryView, NoView};
-use cgshim::decide::snapshot::Snapshot;
+use cgshim::decide::memory::HostMemory;
 use cgshim::decide::source::{read_file, read_open_file};
-use cgshim::read::meminfo;
 use core::ffi::{CStr, c_char, c_int};
 
 /// A file we serve. The discriminant is what the fd table stores.
@@ -18,31 +15,36 @@ use core::ffi::{CStr, c_char, c_int};
 #[repr(u8)]
 pub enum Kind {
     Meminfo = 1,
+    Swaps = 2,
+    Uptime = 3,
 }
 
 impl Kind {
     pub fn from_u8(v: u8) -> Option<Kind> {
-        match v {
-            1 => Some(Kind::Meminfo),
-            _ => None,
-        }
+        [Kind::Meminfo, Kind::Swaps, Kind::Uptime].into_iter().find(|k| *k as u8 == v)
     }
 
     fn proc_path(self) -> &'static [u8] {
         match self {
             Kind::Meminfo => b"/proc/meminfo",
+            Kind::Swaps => b"/proc/swaps",
+            Kind::Uptime => b"/proc/uptime",
         }
     }
 
     fn memfd_name(self) -> &'static CStr {
         match self {
             Kind::Meminfo => c"cgshim:meminfo",
+            Kind::Swaps => c"cgshim:swaps",
+            Kind::Uptime => c"cgshim:uptime",
         }
     }
 
     fn feature(self) -> Feature {
         match self {
             Kind::Meminfo => Feature::Meminfo,
+            Kind::Swaps => Feature::Swaps,
+            Kind::Uptime => Feature::Uptime,
         }
     }
 }
@@ -65,6 +67,8 @@ pub fn candidate(path: *const c_char, flags: c_int) -> Option<Kind> {
     let name = bytes.rsplit(|&b| b == b'/').next()?;
     match name {
         b"meminfo" => Some(Kind::Meminfo),
+        b"swaps" => Some(Kind::Swaps),
+        b"uptime" => Some(Kind::Uptime),
         _ => None,
     }
 }
@@ -79,11 +83,10 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
     let src = RawSource::new();
     let mut host = HostText::new();
     // SAFETY: `path` is the caller's NUL-terminated path (already read by `candidate`).
-    let literal =
-        dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.proc_path();
+    let literal = dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.proc_path();
     // The kernel's own path, while a verified copy of the host file is cached, needs no real
     // open: that keeps repeated reads cheap. Every other spelling is resolved by the kernel.
-    if !(literal && !src.rooted() && cache::host_meminfo(&mut host)) {
+    if !(kind == Kind::Meminfo && literal && !src.rooted() && cache::host_meminfo(&mut host)) {
         let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
         if real < 0 {
             return None;
@@ -98,7 +101,9 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
             read_file(&src, kind.proc_path(), &mut host)?;
         } else {
             read_open_file(&src, &mut real, &mut host)?;
-            cache::store_host_meminfo(host.as_bytes());
+            if kind == Kind::Meminfo {
+                cache::store_host_meminfo(host.as_bytes());
+            }
         }
     }
     let mut content = Content::new();
@@ -118,13 +123,12 @@ pub fn refresh(fd: c_int) {
     };
     let src = RawSource::new();
     let mut host = HostText::new();
-    if src.rooted() || !cache::host_meminfo(&mut host) {
-        if read_file(&src, kind.proc_path(), &mut host).is_none() {
-            return;
-        }
-        if !src.rooted() {
-            cache::store_host_meminfo(host.as_bytes());
-        }
+    let fresh = match kind {
+        Kind::Meminfo => host_meminfo(&src, &mut host),
+        _ => read_file(&src, kind.proc_path(), &mut host),
+    };
+    if fresh.is_none() {
+        return;
     }
     let mut content = Content::new();
     if build(kind, &src, host.as_bytes(), &mut content).is_none() {
@@ -138,11 +142,7 @@ pub fn refresh(fd: c_int) {
     let Some(new) = publish(kind, content.as_bytes(), true) else {
         return;
     };
-    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 {
-        libc::O_CLOEXEC
-    } else {
-        0
-    };
+    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
     if sys::dup3(new, fd, cloexec) >= 0 {
         sys::lseek(fd, offset, libc::SEEK_SET);
         if let Some((dev, ino)) = sys::inode(fd) {
@@ -152,122 +152,37 @@ pub fn refresh(fd: c_int) {
     sys::close(new);
 }
 
-/// The container's version of the host file `host`.
+/// The host's `/proc/meminfo`: the cached template when fresh, else read (and cached).
+fn host_meminfo(src: &RawSource, out: &mut HostText) -> Option<()> {
+    if !src.rooted() && cache::host_meminfo(out) {
+        return Some(());
+    }
+    read_file(src, b"/proc/meminfo", out)?;
+    if !src.rooted() {
+        cache::store_host_meminfo(out.as_bytes());
+    }
+    Some(())
+}
+
+/// The container's version of the host file `host` (`None`: serve the host file).
 fn build(kind: Kind, src: &RawSource, host: &[u8], out: &mut Content) -> Option<()> {
     match kind {
         Kind::Meminfo => {
-            let host_memory = HostMemory {
-                total: meminfo::value(host, b"MemTotal")?.saturating_mul(1024),
-                available: meminfo::value(host, b"MemAvailable").map(|kb| kb.saturating_mul(1024)),
-            };
-            let view = memory_view(src, host_memory)?;
+            let view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
             cgshim::show::meminfo::render(host, &view, out)
         }
-    }
-}
-
-/// The cgroup and its limits: from the cache when fresh, else discovered and cached.
-fn snapshot(src: &RawSource) -> Option<Snapshot> {
-    if !src.rooted()
-        && let Some(s) = cache::discovery()
-    {
-        return Some(s);
-    }
-    let s = match discover::find(src, &MEMORY) {
-        Ok(cg) => match memory::read_limits(src, &cg) {
-            Ok(limits) => Snapshot::Found { cg, limits },
-            Err(_) => {
-                log::say(&[
-                    b"memory: host values (unreadable limit in ",
-                    cg.dir.as_bytes(),
-                    b")",
-                ]);
-                return None;
-            }
-        },
-        Err(why) => Snapshot::NotFound(why),
-    };
-    if !src.rooted() {
-        cache::store_discovery(&s);
-    }
-    Some(s)
-}
-
-/// The container's memory view, or `None` (with the reason in the debug log) to pass through.
-pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
-    let (cg, limits) = match snapshot(src)? {
-        Snapshot::Found { cg, limits } => (cg, limits),
-        Snapshot::NotFound(why) => {
-            log::say(&[b"memory: host values (", why.describe().as_bytes(), b")"]);
-            return None;
+        Kind::Swaps => {
+            let mut meminfo = HostText::new();
+            host_meminfo(src, &mut meminfo)?;
+            let view = answers::memory_view(src, HostMemory::from_meminfo(meminfo.as_bytes())?)?;
+            cgshim::show::swaps::render(host, &view, out)
         }
-    };
-    let samples = if !memory::is_limited(&limits, &host) {
-        Err(NoView::Unlimited)
-    } else if let Some(s) = cache::samples().filter(|_| !src.rooted()) {
-        Ok(s)
-    } else {
-        let fresh = memory::read_samples(src, &cg, &limits, &host);
-        if let (Ok(s), false) = (&fresh, src.rooted()) {
-            cache::store_samples(s);
-        }
-        fresh
-    };
-    match samples.and_then(|s| memory::view_from(cg.version, &limits, &s, host)) {
-        Ok(view) => {
-            if log::enabled() {
-                let origin: &[u8] = match view.origin {
-                    LimitOrigin::Level(0) => b"its own limit",
-                    LimitOrigin::Level(_) => b"an ancestor's limit",
-                    LimitOrigin::Hierarchical => b"hierarchical_memory_limit",
-                };
-                log::say(&[
-                    b"memory: cgroup ",
-                    cg.version.name().as_bytes(),
-                    b" ",
-                    cg.dir.as_bytes(),
-                    b" (",
-                    cg.layout.name().as_bytes(),
-                    b"): limit ",
-                    log::num(view.limit).as_bytes(),
-                    b" from ",
-                    origin,
-                    b", free ",
-                    log::num(view.free).as_bytes(),
-                ]);
-            }
-            Some(view)
-        }
-        Err(NoView::Unlimited) => {
-            log::say(&[
-                b"memory: host values (no limit below the host's memory in ",
-                cg.dir.as_bytes(),
-                b")",
-            ]);
-            None
-        }
-        Err(NoView::Unreadable) => {
-            cache::clear_discovery();
-            log::say(&[
-                b"memory: host values (unreadable usage in ",
-                cg.dir.as_bytes(),
-                b")",
-            ]);
-            None
+        Kind::Uptime => {
+            let up = answers::container_uptime(src)?;
+            cgshim::show::uptime::render(up, answers::container_idle(src, up), out);
+            Some(())
         }
     }
-}
-
-/// Host memory from the kernel's `sysinfo`, for the paths that do not read `/proc/meminfo`.
-pub fn memory_view_from_sysinfo(info: &libc::sysinfo) -> Option<MemoryView> {
-    let unit = u64::from(info.mem_unit.max(1));
-    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
-    let total = (info.totalram as u64).saturating_mul(unit);
-    let host = HostMemory {
-        total,
-        available: None,
-    };
-    memory_view(&RawSource::new(), host)
 }
 
 const MFD_CLOEXEC: u32 = 1;
@@ -279,10 +194,7 @@ const SEALS: libc::c_long = 1 | 2 | 4 | 8; // SEAL | SHRINK | GROW | WRITE
 /// A read-only fd holding `content`: a sealed memfd, reopened read-only through
 /// `/proc/self/fd` so that `write` fails with EBADF as on procfs.
 fn publish(kind: Kind, content: &[u8], cloexec: bool) -> Option<c_int> {
-    let mut mfd = sys::memfd_create(
-        kind.memfd_name(),
-        MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL,
-    );
+    let mut mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
     if mfd == -libc::EINVAL {
         // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
         mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING);

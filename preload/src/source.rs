@@ -28,10 +28,7 @@ const SYSFS_MAGIC: i64 = 0x62656572;
 impl RawSource {
     pub fn new() -> Self {
         let root = crate::env::sysroot();
-        Self {
-            root,
-            kernel_only: root.is_none() && crate::env::secure(),
-        }
+        Self { root, kernel_only: root.is_none() && crate::env::secure() }
     }
 
     /// Whether kernel paths are read under a test root instead of `/`.
@@ -68,14 +65,7 @@ impl Source for RawSource {
         let fd = Fd(fd);
         if self.kernel_only {
             let magic = sys::fs_magic(fd.0)?;
-            if ![
-                PROC_SUPER_MAGIC,
-                CGROUP_SUPER_MAGIC,
-                CGROUP2_SUPER_MAGIC,
-                SYSFS_MAGIC,
-            ]
-            .contains(&magic)
-            {
+            if ![PROC_SUPER_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, SYSFS_MAGIC].contains(&magic) {
                 return None;
             }
         }

@@ -20,6 +20,8 @@ mod nr {
     pub const OPENAT: i64 = 257;
     pub const DUP3: i64 = 292;
     pub const MEMFD_CREATE: i64 = 319;
+    pub const READLINKAT: i64 = 267;
+    pub const SCHED_GETAFFINITY: i64 = 204;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -37,6 +39,8 @@ mod nr {
     pub const OPENAT: i64 = 56;
     pub const DUP3: i64 = 24;
     pub const MEMFD_CREATE: i64 = 279;
+    pub const READLINKAT: i64 = 78;
+    pub const SCHED_GETAFFINITY: i64 = 123;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -73,41 +77,17 @@ pub const AT_FDCWD: c_int = -100;
 /// `openat(2)`; `path` must be NUL-terminated.
 pub fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // SAFETY: the kernel validates the path pointer (EFAULT); callers pass NUL-terminated paths.
-    unsafe {
-        syscall4(
-            nr::OPENAT,
-            dirfd as i64,
-            path as i64,
-            flags as i64,
-            mode as i64,
-        ) as c_int
-    }
+    unsafe { syscall4(nr::OPENAT, dirfd as i64, path as i64, flags as i64, mode as i64) as c_int }
 }
 
 pub fn read(fd: c_int, buf: &mut [u8]) -> isize {
     // SAFETY: `buf` is valid for writes of its length.
-    unsafe {
-        syscall4(
-            nr::READ,
-            fd as i64,
-            buf.as_mut_ptr() as i64,
-            buf.len() as i64,
-            0,
-        ) as isize
-    }
+    unsafe { syscall4(nr::READ, fd as i64, buf.as_mut_ptr() as i64, buf.len() as i64, 0) as isize }
 }
 
 pub fn write(fd: c_int, buf: &[u8]) -> isize {
     // SAFETY: `buf` is valid for reads of its length.
-    unsafe {
-        syscall4(
-            nr::WRITE,
-            fd as i64,
-            buf.as_ptr() as i64,
-            buf.len() as i64,
-            0,
-        ) as isize
-    }
+    unsafe { syscall4(nr::WRITE, fd as i64, buf.as_ptr() as i64, buf.len() as i64, 0) as isize }
 }
 
 pub fn close(fd: c_int) -> c_int {
@@ -154,20 +134,37 @@ pub fn sysinfo(info: &mut libc::sysinfo) -> c_int {
     unsafe { syscall4(nr::SYSINFO, info as *mut libc::sysinfo as i64, 0, 0, 0) as c_int }
 }
 
+/// `readlinkat(AT_FDCWD, path)` into `buf`; the length read.
+pub fn readlink(path: &core::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: a NUL-terminated path and a writable buffer of the given length.
+    let n = unsafe {
+        syscall4(
+            nr::READLINKAT,
+            AT_FDCWD as i64,
+            path.as_ptr() as i64,
+            buf.as_mut_ptr() as i64,
+            buf.len() as i64,
+        )
+    };
+    usize::try_from(n).ok()
+}
+
+/// The number of CPUs the calling thread may run on.
+pub fn affinity_count() -> Option<u64> {
+    let mut mask = [0u64; 128];
+    // SAFETY: a writable mask of the given size in bytes.
+    let n = unsafe { syscall4(nr::SCHED_GETAFFINITY, 0, 1024, mask.as_mut_ptr() as i64, 0) };
+    let words = usize::try_from(n).ok()? / 8;
+    let count: u32 = mask.iter().take(words.max(1)).map(|w| w.count_ones()).sum();
+    (count > 0).then_some(u64::from(count))
+}
+
 /// The filesystem magic of an open file (`statfs.f_type`).
 pub fn fs_magic(fd: c_int) -> Option<i64> {
     // SAFETY: all-zero is a valid `struct statfs`.
     let mut sfs: libc::statfs = unsafe { core::mem::zeroed() };
     // SAFETY: the struct is valid and writable.
-    let r = unsafe {
-        syscall4(
-            nr::FSTATFS,
-            fd as i64,
-            &mut sfs as *mut libc::statfs as i64,
-            0,
-            0,
-        )
-    };
+    let r = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
     (r == 0).then_some(sfs.f_type as i64)
 }
 
@@ -176,14 +173,6 @@ pub fn inode(fd: c_int) -> Option<(u64, u64)> {
     // SAFETY: all-zero is a valid `struct stat`.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: the struct is valid and writable.
-    let r = unsafe {
-        syscall4(
-            nr::FSTAT,
-            fd as i64,
-            &mut st as *mut libc::stat as i64,
-            0,
-            0,
-        )
-    };
+    let r = unsafe { syscall4(nr::FSTAT, fd as i64, &mut st as *mut libc::stat as i64, 0, 0) };
     (r == 0).then_some((st.st_dev as u64, st.st_ino as u64))
 }

@@ -60,11 +60,8 @@ pub struct Controller {
     pub v2_probe: &'static [u8],
 }
 
-pub const MEMORY: Controller = Controller {
-    v1_name: b"memory",
-    v1_probe: b"memory.limit_in_bytes",
-    v2_probe: b"memory.max",
-};
+pub const MEMORY: Controller =
+    Controller { v1_name: b"memory", v1_probe: b"memory.limit_in_bytes", v2_probe: b"memory.max" };
 
 /// Why no directory was found; every case makes the library pass host values through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,11 +119,7 @@ impl CgroupDir {
                     Some(slash) => Some(slash.max(stop)),
                 }
             };
-            Some(if level.is_empty() {
-                b"/" as &[u8]
-            } else {
-                level
-            })
+            Some(if level.is_empty() { b"/" as &[u8] } else { level })
         })
     }
 
@@ -162,10 +155,7 @@ pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, No
     let text = cgroup_file.as_bytes();
     let (version, path) = match self_cgroup::v1_path(text, controller.v1_name) {
         Some(p) => (Version::V1, p),
-        None => (
-            Version::V2,
-            self_cgroup::v2_path(text).ok_or(NotFound::NotInHierarchy)?,
-        ),
+        None => (Version::V2, self_cgroup::v2_path(text).ok_or(NotFound::NotInHierarchy)?),
     };
     if path.split(|&b| b == b'/').any(|c| c == b"..") {
         return Err(NotFound::NoDirectory);
@@ -196,16 +186,9 @@ pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, No
             let mut root = Short::new();
             mountinfo::unescape(m.root, &mut root);
             if !root.overflowed() {
-                let slot = cands
-                    .iter()
-                    .position(|c| c.as_ref().is_none_or(|c| !c.live))
-                    .unwrap_or(next_slot);
+                let slot = cands.iter().position(|c| c.as_ref().is_none_or(|c| !c.live)).unwrap_or(next_slot);
                 if let Some(s) = cands.get_mut(slot) {
-                    *s = Some(Candidate {
-                        root,
-                        mountpoint: scratch.clone(),
-                        live: true,
-                    });
+                    *s = Some(Candidate { root, mountpoint: scratch.clone(), live: true });
                 }
                 next_slot = slot.wrapping_add(1) % MAX_CANDIDATES;
             }
@@ -216,24 +199,17 @@ pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, No
 
     // Prefer the visible mount whose root is the longest component-wise prefix of the path.
     let live = || cands.iter().flatten().filter(|c| c.live);
-    let best = live()
-        .filter(|c| is_ancestor_or_same(c.root.as_bytes(), path))
-        .fold(None::<&Candidate>, |best, c| match best {
+    let best = live().filter(|c| is_ancestor_or_same(c.root.as_bytes(), path)).fold(
+        None::<&Candidate>,
+        |best, c| match best {
             Some(b) if b.root.len() > c.root.len() => Some(b),
             _ => Some(c),
-        });
+        },
+    );
     if let Some(c) = best {
         let below = path.get(c.root.len()..).unwrap_or(b"");
-        let below = if c.root.as_bytes() == b"/" {
-            path
-        } else {
-            below
-        };
-        let layout = if c.root.as_bytes() == b"/" {
-            Layout::MountRoot
-        } else {
-            Layout::BindMount
-        };
+        let below = if c.root.as_bytes() == b"/" { path } else { below };
+        let layout = if c.root.as_bytes() == b"/" { Layout::MountRoot } else { Layout::BindMount };
         let dir = under(c.mountpoint.as_bytes(), below);
         return validated(src, dir, c.mountpoint.len(), version, layout, probe);
     }
@@ -241,32 +217,15 @@ pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, No
     // The path is not below the mount's root (the process moved after the mount was made):
     // try ever shorter suffixes of the path under the mount point.
     let mut suffix = path;
-    while let Some(slash) = suffix
-        .get(1..)
-        .and_then(|s| s.iter().position(|&b| b == b'/'))
-    {
+    while let Some(slash) = suffix.get(1..).and_then(|s| s.iter().position(|&b| b == b'/')) {
         let dir = under(c.mountpoint.as_bytes(), suffix);
-        if let Ok(found) = validated(
-            src,
-            dir,
-            c.mountpoint.len(),
-            version,
-            Layout::Searched,
-            probe,
-        ) {
+        if let Ok(found) = validated(src, dir, c.mountpoint.len(), version, Layout::Searched, probe) {
             return Ok(found);
         }
         suffix = suffix.get(slash.saturating_add(1)..).unwrap_or(b"");
     }
     let dir = under(c.mountpoint.as_bytes(), suffix);
-    validated(
-        src,
-        dir,
-        c.mountpoint.len(),
-        version,
-        Layout::Searched,
-        probe,
-    )
+    validated(src, dir, c.mountpoint.len(), version, Layout::Searched, probe)
 }
 
 fn under(mountpoint: &[u8], below: &[u8]) -> PathBuf {
@@ -292,12 +251,7 @@ fn validated<S: Source>(
     if dir.overflowed() || src.open(join(dir.as_bytes(), probe).as_bytes()).is_none() {
         return Err(NotFound::NoDirectory);
     }
-    Ok(CgroupDir {
-        version,
-        layout,
-        dir,
-        mount_len,
-    })
+    Ok(CgroupDir { version, layout, dir, mount_len })
 }
 
 /// Component-wise prefix test: `/a` is an ancestor of `/a/b` but not of `/ab`.
@@ -337,11 +291,7 @@ mod tests {
 
     #[test]
     fn host_paths() {
-        let src = tree(
-            "4:memory:/a/b\n0::/\n",
-            HOST_V1,
-            &["/sys/fs/cgroup/memory/a/b"],
-        );
+        let src = tree("4:memory:/a/b\n0::/\n", HOST_V1, &["/sys/fs/cgroup/memory/a/b"]);
         let d = find(&src, &MEMORY).unwrap();
         assert_eq!(d.version, Version::V1);
         assert_eq!(d.layout, Layout::MountRoot);
@@ -349,24 +299,16 @@ mod tests {
         let levels: Vec<&[u8]> = d.levels().collect();
         assert_eq!(
             levels,
-            vec![
-                &b"/sys/fs/cgroup/memory/a/b"[..],
-                b"/sys/fs/cgroup/memory/a",
-                b"/sys/fs/cgroup/memory"
-            ]
+            vec![&b"/sys/fs/cgroup/memory/a/b"[..], b"/sys/fs/cgroup/memory/a", b"/sys/fs/cgroup/memory"]
         );
     }
 
     #[test]
     fn stacked_bind_mount_last_wins() {
-        let mi = format!(
-            "{HOST_V1}60 30 0:27 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-        );
-        let src = tree(
-            "4:memory:/docker/x\n",
-            &mi,
-            &["/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/docker/x"],
-        );
+        let mi =
+            format!("{HOST_V1}60 30 0:27 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+        let src =
+            tree("4:memory:/docker/x\n", &mi, &["/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/docker/x"]);
         let d = find(&src, &MEMORY).unwrap();
         assert_eq!(d.layout, Layout::BindMount);
         assert_eq!(d.dir.as_bytes(), b"/sys/fs/cgroup/memory");
@@ -378,10 +320,7 @@ mod tests {
         let mi = "1 0 0:1 / / rw - overlay overlay rw\n2 1 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         let src = tree("0::/\n", mi, &["/sys/fs/cgroup"]);
         let d = find(&src, &MEMORY).unwrap();
-        assert_eq!(
-            (d.version, d.dir.as_bytes()),
-            (Version::V2, &b"/sys/fs/cgroup"[..])
-        );
+        assert_eq!((d.version, d.dir.as_bytes()), (Version::V2, &b"/sys/fs/cgroup"[..]));
         assert_eq!(d.levels().collect::<Vec<_>>(), vec![&b"/sys/fs/cgroup"[..]]);
         // A v2 mount at / itself: levels stop at "/".
         let mi = "2 1 0:30 / / rw - cgroup2 cgroup2 rw\n";
@@ -402,10 +341,7 @@ mod tests {
         assert_eq!(find(&src, &MEMORY).err(), Some(NotFound::NotInHierarchy));
         let src = tree("4:memory:/../x\n", HOST_V1, &["/sys/fs/cgroup/memory/x"]);
         assert_eq!(find(&src, &MEMORY).err(), Some(NotFound::NoDirectory));
-        let src = Files {
-            files: vec![],
-            chunk: 1,
-        };
+        let src = Files { files: vec![], chunk: 1 };
         assert_eq!(find(&src, &MEMORY).err(), Some(NotFound::NoSelfCgroup));
     }
 

@@ -17,6 +17,20 @@ pub struct HostMemory {
     pub total: u64,
     /// `MemAvailable`, when known (the `sysinfo` path does not read `/proc/meminfo`).
     pub available: Option<u64>,
+    /// `SwapTotal`; 0 when the host has no swap.
+    pub swap_total: u64,
+}
+
+impl HostMemory {
+    /// The host's figures from its `/proc/meminfo` text (`None` without a `MemTotal` line).
+    pub fn from_meminfo(text: &[u8]) -> Option<HostMemory> {
+        let bytes = |key: &[u8]| crate::read::meminfo::value(text, key).map(|kb| kb.saturating_mul(1024));
+        Some(HostMemory {
+            total: bytes(b"MemTotal")?,
+            available: bytes(b"MemAvailable"),
+            swap_total: bytes(b"SwapTotal").unwrap_or(0),
+        })
+    }
 }
 
 /// Most levels reported individually (deeper trees still count in the minimum).
@@ -69,6 +83,8 @@ pub struct MemoryView {
     pub available: u64,
     pub cached: u64,
     pub sreclaimable: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
 }
 
 /// One level's limits as its files state them (before the host-size rule is applied).
@@ -80,6 +96,11 @@ pub struct LevelLimits {
     pub limit: Option<u64>,
     /// v2 `memory.high`; `None` = `max` or absent.
     pub high: Option<u64>,
+    /// Whether the level has a swap limit file (v1 `memory.memsw.limit_in_bytes`, only with swap
+    /// accounting; v2 `memory.swap.max`).
+    pub swap_file: bool,
+    /// v1: the memory+swap limit; v2: the swap-only limit. `None` = `max`.
+    pub swap: Option<u64>,
 }
 
 /// The limits of every visible level, innermost first. They change rarely (an operator's
@@ -91,13 +112,17 @@ pub struct Limits {
     /// v1 `hierarchical_memory_limit` of the innermost level: the minimum over *all* ancestors,
     /// including those outside the mount (a parent set by the container runtime).
     pub hierarchical: Option<u64>,
+    /// v1 `hierarchical_memsw_limit`, the same for memory+swap.
+    pub hierarchical_memsw: Option<u64>,
+    /// v1 `memory.swappiness` of the innermost level (0: the cgroup never swaps).
+    pub swappiness: Option<u64>,
 }
 
 /// Reads the limit files of `cg` and its visible ancestors.
 pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView> {
-    let limit_file: &[u8] = match cg.version {
-        Version::V1 => b"memory.limit_in_bytes",
-        Version::V2 => b"memory.max",
+    let (limit_file, swap_file): (&[u8], &[u8]) = match cg.version {
+        Version::V1 => (b"memory.limit_in_bytes", b"memory.memsw.limit_in_bytes"),
+        Version::V2 => (b"memory.max", b"memory.swap.max"),
     };
     let mut limits = Limits::default();
     let mut small = Buf::<64>::new();
@@ -115,6 +140,10 @@ pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView>
             {
                 level.high = parse_limit(small.as_bytes()).and_then(raw);
             }
+            if read_file(src, join(dir, swap_file).as_bytes(), &mut small).is_some() {
+                level.swap_file = true;
+                level.swap = raw(parse_limit(small.as_bytes()).ok_or(NoView::Unreadable)?);
+            }
         } else if index == 0 {
             return Err(NoView::Unreadable);
         }
@@ -124,16 +153,16 @@ pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView>
         }
     }
     if cg.version == Version::V1 {
-        let _ = for_each_line(
-            src,
-            join(cg.dir.as_bytes(), b"memory.stat").as_bytes(),
-            |line| {
-                let mut stat = MemoryStat::default();
-                stat.feed_line(line, true);
-                limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
-                limits.hierarchical.is_none()
-            },
-        );
+        let mut stat = MemoryStat::default();
+        let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
+            stat.feed_line(line, true);
+            stat.get(Key::HierarchicalMemswLimit).is_none()
+        });
+        limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
+        limits.hierarchical_memsw = stat.get(Key::HierarchicalMemswLimit);
+        if read_file(src, join(cg.dir.as_bytes(), b"memory.swappiness").as_bytes(), &mut small).is_some() {
+            limits.swappiness = parse_u64(small.as_bytes());
+        }
     }
     Ok(limits)
 }
@@ -150,6 +179,9 @@ pub struct Samples {
     /// innermost level.
     pub usage: [Option<u64>; MAX_LEVELS],
     pub stat: MemoryStat,
+    /// v1 `memory.memsw.usage_in_bytes` (memory+swap), v2 `memory.swap.current` (swap only), of
+    /// the innermost level; read only when the host has swap and the cgroup accounts it.
+    pub swap_usage: Option<u64>,
 }
 
 fn finite(bytes: Option<u64>, host: &HostMemory) -> Option<u64> {
@@ -167,11 +199,7 @@ fn bound(level: &LevelLimits, host: &HostMemory) -> Option<u64> {
 /// nothing more needs reading.
 pub fn is_limited(limits: &Limits, host: &HostMemory) -> bool {
     finite(limits.hierarchical, host).is_some()
-        || limits
-            .levels
-            .iter()
-            .take(limits.count)
-            .any(|l| finite(l.limit, host).is_some())
+        || limits.levels.iter().take(limits.count).any(|l| finite(l.limit, host).is_some())
 }
 
 /// Reads usages and `memory.stat`.
@@ -191,27 +219,27 @@ pub fn read_samples<S: Source>(
     let mut samples = Samples::default();
     let mut small = Buf::<64>::new();
     let raw_levels = limits.levels.get(..limits.count).unwrap_or(&[]);
-    for (((index, dir), raw), usage) in cg
-        .levels()
-        .enumerate()
-        .zip(raw_levels)
-        .zip(samples.usage.iter_mut())
+    for (((index, dir), raw), usage) in cg.levels().enumerate().zip(raw_levels).zip(samples.usage.iter_mut())
     {
         if raw.present && (index == 0 || bound(raw, host).is_some()) {
-            read_file(src, join(dir, usage_file).as_bytes(), &mut small)
-                .ok_or(NoView::Unreadable)?;
+            read_file(src, join(dir, usage_file).as_bytes(), &mut small).ok_or(NoView::Unreadable)?;
             *usage = Some(parse_u64(small.as_bytes()).ok_or(NoView::Unreadable)?);
         }
     }
+    if host.swap_total > 0 && limits.levels.first().is_some_and(|l| l.swap_file) {
+        let file: &[u8] = match cg.version {
+            Version::V1 => b"memory.memsw.usage_in_bytes",
+            Version::V2 => b"memory.swap.current",
+        };
+        if read_file(src, join(cg.dir.as_bytes(), file).as_bytes(), &mut small).is_some() {
+            samples.swap_usage = parse_u64(small.as_bytes());
+        }
+    }
     let v1 = cg.version == Version::V1;
-    let _ = for_each_line(
-        src,
-        join(cg.dir.as_bytes(), b"memory.stat").as_bytes(),
-        |line| {
-            samples.stat.feed_line(line, v1);
-            true
-        },
-    );
+    let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
+        samples.stat.feed_line(line, v1);
+        true
+    });
     // A missing memory.stat leaves the counters at 0, and so does a garbled one: a file with
     // broken lines cannot be trusted to give consistent numbers. The limit-based ones stand.
     if samples.stat.malformed_lines > 0 {
@@ -273,16 +301,55 @@ pub fn view_from(
     }
     let (limit, origin) = limit.ok_or(NoView::Unlimited)?;
     let headroom = headroom.unwrap_or(limit).min(limit);
-    Ok(derive(
-        version,
-        host,
-        levels,
-        limits.count,
-        limit,
-        origin,
-        headroom,
-        samples.stat.clone(),
-    ))
+    let mut view = derive(version, host, levels, limits.count, limit, origin, headroom, samples.stat.clone());
+    (view.swap_total, view.swap_free) = swap(version, limits, samples, &host);
+    Ok(view)
+}
+
+/// The container's swap: (total, free) in bytes, both capped at the host's swap, free ≤ total.
+///
+/// v1 `memsw` files count memory + swap, so a level's swap allowance is its memsw limit minus
+/// its memory limit, and swap in use is memsw usage minus memory usage. Without swap accounting
+/// (no memsw files) or with `memory.swappiness` 0 the cgroup cannot swap: no swap. v2 files count
+/// swap alone. No swap limit anywhere means the host's swap.
+fn swap(version: Version, limits: &Limits, samples: &Samples, host: &HostMemory) -> (u64, u64) {
+    let levels = limits.levels.get(..limits.count).unwrap_or(&[]);
+    if host.swap_total == 0 || !levels.first().is_some_and(|l| l.swap_file) {
+        return (0, 0);
+    }
+    let mut allowance: Option<u64> = None;
+    let mut tighten = |a: u64| allowance = Some(allowance.map_or(a, |cur| cur.min(a)));
+    let used = match version {
+        Version::V1 => {
+            if limits.swappiness == Some(0) {
+                return (0, 0);
+            }
+            // Sentinels and anything beyond memory + swap put no bound on swap.
+            let memsw_cap = host.total.saturating_add(host.swap_total);
+            let mut level = |memsw: Option<u64>, mem: Option<u64>| {
+                if let Some(memsw) = memsw.filter(|&m| m < memsw_cap) {
+                    let mem = finite(mem, host).unwrap_or(0).min(memsw);
+                    tighten(memsw.saturating_sub(mem));
+                }
+            };
+            for l in levels.iter().filter(|l| l.swap_file) {
+                level(l.swap, l.limit);
+            }
+            level(limits.hierarchical_memsw, limits.hierarchical);
+            let mem_usage = samples.usage.first().copied().flatten().unwrap_or(0);
+            samples.swap_usage.map_or(0, |memsw| memsw.saturating_sub(mem_usage))
+        }
+        Version::V2 => {
+            for l in levels.iter().filter(|l| l.swap_file) {
+                if let Some(max) = l.swap {
+                    tighten(max);
+                }
+            }
+            samples.swap_usage.unwrap_or(0)
+        }
+    };
+    let total = allowance.unwrap_or(host.swap_total).min(host.swap_total);
+    (total, total.saturating_sub(used))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -298,18 +365,11 @@ fn derive(
 ) -> MemoryView {
     let get = |key: Key| stat_value(&stat, version, key);
     let free = headroom;
-    let credit = get(Key::ActiveFile)
-        .saturating_add(get(Key::InactiveFile))
-        .saturating_add(get(Key::SlabReclaimable));
-    let available = headroom
-        .saturating_add(credit)
-        .min(limit)
-        .min(host.available.unwrap_or(limit))
-        .max(free);
+    let credit =
+        get(Key::ActiveFile).saturating_add(get(Key::InactiveFile)).saturating_add(get(Key::SlabReclaimable));
+    let available = headroom.saturating_add(credit).min(limit).min(host.available.unwrap_or(limit)).max(free);
     let used = limit.saturating_sub(free);
-    let cached = get(Key::File)
-        .saturating_sub(get(Key::Swapcached))
-        .min(used);
+    let cached = get(Key::File).saturating_sub(get(Key::Swapcached)).min(used);
     let sreclaimable = get(Key::SlabReclaimable).min(used.saturating_sub(cached));
     MemoryView {
         version,
@@ -324,6 +384,8 @@ fn derive(
         available,
         cached,
         sreclaimable,
+        swap_total: 0,
+        swap_free: 0,
     }
 }
 
@@ -356,12 +418,8 @@ impl MemoryView {
             b"MemAvailable" => self.available,
             b"Buffers" => 0,
             b"Cached" => self.cached,
-            b"Active" => self
-                .stat(Key::ActiveAnon)
-                .saturating_add(self.stat(Key::ActiveFile)),
-            b"Inactive" => self
-                .stat(Key::InactiveAnon)
-                .saturating_add(self.stat(Key::InactiveFile)),
+            b"Active" => self.stat(Key::ActiveAnon).saturating_add(self.stat(Key::ActiveFile)),
+            b"Inactive" => self.stat(Key::InactiveAnon).saturating_add(self.stat(Key::InactiveFile)),
             b"Active(anon)" => self.stat(Key::ActiveAnon),
             b"Inactive(anon)" => self.stat(Key::InactiveAnon),
             b"Active(file)" => self.stat(Key::ActiveFile),
@@ -378,9 +436,7 @@ impl MemoryView {
                 Version::V1 => 0,
                 Version::V2 => match self.stat.get(Key::Slab) {
                     Some(s) => s.min(self.limit),
-                    None => self
-                        .stat(Key::SlabReclaimable)
-                        .saturating_add(self.stat(Key::SlabUnreclaimable)),
+                    None => self.stat(Key::SlabReclaimable).saturating_add(self.stat(Key::SlabUnreclaimable)),
                 },
             },
             b"SUnreclaim" => self.v2_only(Key::SlabUnreclaimable),
@@ -392,6 +448,9 @@ impl MemoryView {
             b"FileHugePages" => return self.v2_kept(Key::FileThp),
             b"Zswap" => return self.v2_kept(Key::Zswap),
             b"Zswapped" => return self.v2_kept(Key::Zswapped),
+            b"SwapTotal" => return Some(self.swap_total),
+            b"SwapFree" => return Some(self.swap_free),
+            b"SwapCached" => self.stat(Key::Swapcached),
             _ => return None,
         };
         Some(v.min(self.limit))
@@ -437,18 +496,12 @@ mod tests {
 
     fn files(list: &[(&'static str, String)]) -> Files<'static> {
         Files {
-            files: list
-                .iter()
-                .map(|(p, c)| (p.as_bytes(), c.clone().into_bytes()))
-                .collect(),
+            files: list.iter().map(|(p, c)| (p.as_bytes(), c.clone().into_bytes())).collect(),
             chunk: 4096,
         }
     }
 
-    const HOST: HostMemory = HostMemory {
-        total: 24 * GIB,
-        available: Some(20 * GIB),
-    };
+    const HOST: HostMemory = HostMemory { total: 24 * GIB, available: Some(20 * GIB), swap_total: 0 };
 
     #[test]
     fn v2_nested_minimum_and_per_level_headroom() {
@@ -457,10 +510,7 @@ mod tests {
             ("/cg/a/b/memory.current", format!("{}\n", 100 * MIB)),
             ("/cg/a/memory.max", format!("{}\n", 256 * MIB)),
             ("/cg/a/memory.current", format!("{}\n", 200 * MIB)),
-            (
-                "/cg/a/b/memory.stat",
-                "file 10485760\nactive_file 4194304\ninactive_file 2097152\n".into(),
-            ),
+            ("/cg/a/b/memory.stat", "file 10485760\nactive_file 4194304\ninactive_file 2097152\n".into()),
         ]);
         let v = read(&src, &cg(Version::V2, "/cg/a/b", "/cg"), HOST).unwrap();
         assert_eq!(v.limit, 256 * MIB);
@@ -481,18 +531,10 @@ mod tests {
             ("/cg/memory.usage_in_bytes", "1000\n".into()),
             ("/cg/memory.stat", "total_cache 5\n".into()),
         ]);
-        assert_eq!(
-            read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).err(),
-            Some(NoView::Unlimited)
-        );
-        let src = files(&[
-            ("/cg/memory.max", format!("{}\n", 24 * GIB)),
-            ("/cg/memory.current", "1\n".into()),
-        ]);
-        assert_eq!(
-            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
-            Some(NoView::Unlimited)
-        );
+        assert_eq!(read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
+        let src =
+            files(&[("/cg/memory.max", format!("{}\n", 24 * GIB)), ("/cg/memory.current", "1\n".into())]);
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unlimited));
     }
 
     #[test]
@@ -502,11 +544,7 @@ mod tests {
             ("/cg/memory.usage_in_bytes", format!("{}\n", 300 * MIB)),
             (
                 "/cg/memory.stat",
-                format!(
-                    "hierarchical_memory_limit {}\ntotal_cache {}\n",
-                    256 * MIB,
-                    400 * MIB
-                ),
+                format!("hierarchical_memory_limit {}\ntotal_cache {}\n", 256 * MIB, 400 * MIB),
             ),
         ]);
         let v = read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).unwrap();
@@ -517,18 +555,9 @@ mod tests {
 
     #[test]
     fn garbage_limit_fails_open() {
-        let src = files(&[
-            ("/cg/memory.max", "lots\n".into()),
-            ("/cg/memory.current", "1\n".into()),
-        ]);
-        assert_eq!(
-            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
-            Some(NoView::Unreadable)
-        );
+        let src = files(&[("/cg/memory.max", "lots\n".into()), ("/cg/memory.current", "1\n".into())]);
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
         let src = files(&[]);
-        assert_eq!(
-            read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(),
-            Some(NoView::Unreadable)
-        );
+        assert_eq!(read(&src, &cg(Version::V2, "/cg", "/cg"), HOST).err(), Some(NoView::Unreadable));
     }
 }

@@ -6,3 +6,5 @@ pub mod discover;
 pub mod memory;
 pub mod snapshot;
 pub mod source;
+pub mod tasks;
+pub mod uptime;

@@ -55,11 +55,7 @@ pub fn read_open_file<S: Source, const N: usize>(
 /// Calls `each` with every line of the file (without its newline), reading it in chunks so that
 /// files of any size (a mountinfo with thousands of mounts) need only a fixed buffer. Lines longer
 /// than the buffer are skipped. `each` returns `false` to stop early.
-pub fn for_each_line<S: Source>(
-    src: &S,
-    path: &[u8],
-    mut each: impl FnMut(&[u8]) -> bool,
-) -> Option<()> {
+pub fn for_each_line<S: Source>(src: &S, path: &[u8], mut each: impl FnMut(&[u8]) -> bool) -> Option<()> {
     let mut file = src.open(path)?;
     let mut buf = [0u8; 8192];
     let mut filled = 0usize;
@@ -110,10 +106,7 @@ pub mod memory_source {
         type File = (Vec<u8>, usize);
 
         fn open(&self, path: &[u8]) -> Option<Self::File> {
-            self.files
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, c)| (c.clone(), 0))
+            self.files.iter().find(|(p, _)| *p == path).map(|(_, c)| (c.clone(), 0))
         }
 
         fn read(&self, file: &mut Self::File, buf: &mut [u8]) -> Option<usize> {
@@ -137,10 +130,7 @@ mod tests {
         text.extend(std::iter::repeat_n(b'x', 20000));
         text.extend(b"\nlast");
         for chunk in [1, 7, 4096, 100000] {
-            let src = Files {
-                files: vec![(b"/f", text.clone())],
-                chunk,
-            };
+            let src = Files { files: vec![(b"/f", text.clone())], chunk };
             let mut seen = Vec::new();
             for_each_line(&src, b"/f", |l| {
                 seen.push(l.to_vec());
@@ -157,10 +147,7 @@ mod tests {
 
     #[test]
     fn reads_whole_files_or_refuses() {
-        let src = Files {
-            files: vec![(b"/small", b"12\n".to_vec()), (b"/big", vec![b'1'; 5000])],
-            chunk: 3,
-        };
+        let src = Files { files: vec![(b"/small", b"12\n".to_vec()), (b"/big", vec![b'1'; 5000])], chunk: 3 };
         let mut out = Buf::<4096>::new();
         assert!(read_file(&src, b"/small", &mut out).is_some());
         assert_eq!(out.as_bytes(), b"12\n");

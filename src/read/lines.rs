@@ -10,8 +10,7 @@ pub fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Iterates over the whitespace-separated fields of a line.
 pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b' ' || b == b'\t')
-        .filter(|f| !f.is_empty())
+    line.split(|&b| b == b' ' || b == b'\t').filter(|f| !f.is_empty())
 }
 
 /// Strips ASCII whitespace (spaces, tabs, newlines) from both ends.

@@ -22,10 +22,7 @@ pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
 
 /// The value of `key` in kB (or as a plain count), if the file has it.
 pub fn value(text: &[u8], key: &[u8]) -> Option<u64> {
-    lines(text)
-        .filter_map(parse_line)
-        .find(|l| l.key == key)
-        .map(|l| l.value)
+    lines(text).filter_map(parse_line).find(|l| l.key == key).map(|l| l.value)
 }
 
 #[cfg(test)]
@@ -36,24 +33,13 @@ mod tests {
     fn parses_lines() {
         assert_eq!(
             parse_line(b"MemTotal:       24684084 kB"),
-            Some(Line {
-                key: b"MemTotal",
-                value: 24684084,
-                kb: true
-            })
+            Some(Line { key: b"MemTotal", value: 24684084, kb: true })
         );
         assert_eq!(
             parse_line(b"HugePages_Total:       0"),
-            Some(Line {
-                key: b"HugePages_Total",
-                value: 0,
-                kb: false
-            })
+            Some(Line { key: b"HugePages_Total", value: 0, kb: false })
         );
-        assert_eq!(
-            parse_line(b"Active(anon):     100 kB").map(|l| l.key),
-            Some(&b"Active(anon)"[..])
-        );
+        assert_eq!(parse_line(b"Active(anon):     100 kB").map(|l| l.key), Some(&b"Active(anon)"[..]));
         assert_eq!(parse_line(b"garbage"), None);
         assert_eq!(parse_line(b"X: y kB"), None);
         let text = b"MemTotal:  10 kB\nMemFree:   4 kB\n";

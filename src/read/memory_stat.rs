@@ -78,10 +78,7 @@ pub struct MemoryStat {
 
 impl Default for MemoryStat {
     fn default() -> Self {
-        Self {
-            values: [None; COUNT],
-            malformed_lines: 0,
-        }
+        Self { values: [None; COUNT], malformed_lines: 0 }
     }
 }
 
@@ -95,12 +92,8 @@ impl MemoryStat {
         };
         let key = match (v1, name.strip_prefix(b"total_")) {
             (true, Some(stripped)) => Key::from_name(stripped),
-            (true, None) => Key::from_name(name).filter(|k| {
-                matches!(
-                    k,
-                    Key::HierarchicalMemoryLimit | Key::HierarchicalMemswLimit
-                )
-            }),
+            (true, None) => Key::from_name(name)
+                .filter(|k| matches!(k, Key::HierarchicalMemoryLimit | Key::HierarchicalMemswLimit)),
             (false, _) => Key::from_name(name),
         };
         let Some(key) = key else { return };
@@ -158,8 +151,7 @@ mod tests {
 
     #[test]
     fn v1_uses_total_keys_only() {
-        let text =
-            b"cache 0\nrss 0\nrss_huge 0\nmapped_file 5\nhierarchical_memory_limit 268435456\n\
+        let text = b"cache 0\nrss 0\nrss_huge 0\nmapped_file 5\nhierarchical_memory_limit 268435456\n\
 total_cache 56508416\ntotal_rss 112136192\ntotal_rss_huge 2097152\ntotal_mapped_file 323584\n";
         let s = MemoryStat::parse(text, true);
         assert_eq!(s.get(Key::Cache), Some(56508416));
@@ -172,10 +164,7 @@ total_cache 56508416\ntotal_rss 112136192\ntotal_rss_huge 2097152\ntotal_mapped_
 
     #[test]
     fn v2_matches_whole_keys() {
-        let s = MemoryStat::parse(
-            b"file 1000\nfile_mapped 7\nfile_dirty 3\nanon 9\nanon_thp 2\n",
-            false,
-        );
+        let s = MemoryStat::parse(b"file 1000\nfile_mapped 7\nfile_dirty 3\nanon 9\nanon_thp 2\n", false);
         assert_eq!(s.get(Key::File), Some(1000));
         assert_eq!(s.get(Key::FileMapped), Some(7));
         assert_eq!(s.get(Key::FileDirty), Some(3));

@@ -6,4 +6,5 @@ pub mod meminfo;
 pub mod memory_stat;
 pub mod mountinfo;
 pub mod number;
+pub mod pid_stat;
 pub mod self_cgroup;

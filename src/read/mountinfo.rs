@@ -18,11 +18,7 @@ impl Mount<'_> {
     /// Whether this is a v1 mount of `controller` (named in the super options, never guessed
     /// from the directory name).
     pub fn is_v1_controller(&self, controller: &[u8]) -> bool {
-        self.fstype == b"cgroup"
-            && self
-                .superopts
-                .split(|&b| b == b',')
-                .any(|o| o == controller)
+        self.fstype == b"cgroup" && self.superopts.split(|&b| b == b',').any(|o| o == controller)
     }
 
     pub fn is_v2(&self) -> bool {
@@ -47,12 +43,7 @@ pub fn parse_line(line: &[u8]) -> Option<Mount<'_>> {
     let fstype = it.next()?;
     let _source = it.next()?;
     let superopts = it.next().unwrap_or(b"");
-    Some(Mount {
-        root,
-        mountpoint,
-        fstype,
-        superopts,
-    })
+    Some(Mount { root, mountpoint, fstype, superopts })
 }
 
 /// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134`
@@ -89,15 +80,11 @@ mod tests {
         assert_eq!(m.mountpoint, b"/sys/fs/cgroup/memory");
         assert!(m.is_v1_controller(b"memory"));
         assert!(!m.is_v1_controller(b"cpu"));
-        let m = parse_line(
-            b"40 25 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
-        )
-        .unwrap();
+        let m =
+            parse_line(b"40 25 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct").unwrap();
         assert!(m.is_v1_controller(b"cpu") && m.is_v1_controller(b"cpuacct"));
-        let m = parse_line(
-            b"57 47 0:38 /../.. /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
-        )
-        .unwrap();
+        let m =
+            parse_line(b"57 47 0:38 /../.. /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw").unwrap();
         assert!(m.is_v2());
         assert_eq!(m.root, b"/../..");
     }

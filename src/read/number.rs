@@ -22,9 +22,7 @@ pub fn parse_u64(text: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
+        value = value.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))?;
     }
     Some(value)
 }
@@ -56,10 +54,7 @@ mod tests {
     fn parses_limits() {
         assert_eq!(parse_limit(b"max\n"), Some(Limit::Unlimited));
         assert_eq!(parse_limit(b"-1\n"), Some(Limit::Unlimited));
-        assert_eq!(
-            parse_limit(b"9223372036854771712\n"),
-            Some(Limit::Bytes(9223372036854771712))
-        );
+        assert_eq!(parse_limit(b"9223372036854771712\n"), Some(Limit::Bytes(9223372036854771712)));
         assert_eq!(parse_limit(b"maximum"), None);
         assert_eq!(parse_limit(b"-2"), None);
     }

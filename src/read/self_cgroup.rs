@@ -13,10 +13,7 @@ pub fn v1_path<'a>(text: &'a [u8], controller: &[u8]) -> Option<&'a [u8]> {
         if id == b"0" && controllers.is_empty() {
             return None;
         }
-        controllers
-            .split(|&b| b == b',')
-            .any(|c| c == controller)
-            .then_some(path)
+        controllers.split(|&b| b == b',').any(|c| c == controller).then_some(path)
     })
 }
 

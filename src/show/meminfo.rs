@@ -53,10 +53,7 @@ mod tests {
     fn view(limit: u64, free: u64, stat: &[u8]) -> MemoryView {
         MemoryView {
             version: Version::V2,
-            host: HostMemory {
-                total: 1 << 34,
-                available: None,
-            },
+            host: HostMemory { total: 1 << 34, available: None, swap_total: 0 },
             levels: [Level::default(); MAX_LEVELS],
             level_count: 1,
             limit,
@@ -67,6 +64,8 @@ mod tests {
             available: free,
             cached: 0,
             sreclaimable: 0,
+            swap_total: 0,
+            swap_free: 0,
         }
     }
 
@@ -75,12 +74,7 @@ mod tests {
         let host = b"MemTotal:       24684084 kB\nMemFree:        23057568 kB\nHugePages_Total:       0\n\
 Mlocked:           15400 kB\nHugepagesize:       2048 kB\nVmallocTotal:   34359738367 kB\nNewField:            7 kB\n";
         let mut out = Buf::<4096>::new();
-        render(
-            host,
-            &view(268435456, 100 << 20, b"unevictable 4096\n"),
-            &mut out,
-        )
-        .unwrap();
+        render(host, &view(268435456, 100 << 20, b"unevictable 4096\n"), &mut out).unwrap();
         assert_eq!(
             std::str::from_utf8(out.as_bytes()).unwrap(),
             "MemTotal:         262144 kB\nMemFree:          102400 kB\nHugePages_Total:       0\n\

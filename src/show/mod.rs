@@ -2,4 +2,6 @@
 //! text in the host's layout, the memory fields of `struct sysinfo`, and `sysconf` page counts.
 
 pub mod meminfo;
+pub mod swaps;
 pub mod sysinfo;
+pub mod uptime;

@@ -9,6 +9,8 @@ pub struct SysinfoMemory {
     pub freeram: u64,
     pub sharedram: u64,
     pub bufferram: u64,
+    pub totalswap: u64,
+    pub freeswap: u64,
 }
 
 /// `mem_unit` as the kernel set it (0 is treated as 1, as the kernel never returns it).
@@ -19,6 +21,8 @@ pub fn sysinfo_memory(view: &MemoryView, mem_unit: u32) -> SysinfoMemory {
         freeram: view.free.checked_div(unit).unwrap_or(0),
         sharedram: view.shared().checked_div(unit).unwrap_or(0),
         bufferram: 0,
+        totalswap: view.swap_total.checked_div(unit).unwrap_or(0),
+        freeswap: view.swap_free.checked_div(unit).unwrap_or(0),
     }
 }
 
