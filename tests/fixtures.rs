@@ -10,7 +10,6 @@ use cgshim::decide::discover::{self, MEMORY};
 use cgshim::decide::memory::{self, HostMemory, MemoryView};
 #[path = "../src/std_source.rs"]
 mod std_source;
-use cgshim::read::meminfo;
 use cgshim::show;
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,17 +33,13 @@ fn scenarios() -> Vec<Scenario> {
         };
         let mut expected = BTreeMap::new();
         let mut passthrough = false;
-        for line in text
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim())
-        {
+        for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
             match line.split_whitespace().collect::<Vec<_>>().as_slice() {
                 [] => {}
                 ["passthrough"] => passthrough = true,
                 [key, value] => {
-                    let v = value
-                        .parse()
-                        .unwrap_or_else(|_| panic!("{}: bad value in {line:?}", path.display()));
+                    let v =
+                        value.parse().unwrap_or_else(|_| panic!("{}: bad value in {line:?}", path.display()));
                     expected.insert(key.to_string(), v);
                 }
                 _ => panic!("{}: unparsable line {line:?}", path.display()),
@@ -63,19 +58,14 @@ fn scenarios() -> Vec<Scenario> {
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(
-        out.len() >= 10,
-        "expected the fixture scenarios, found {}",
-        out.len()
-    );
+    assert!(out.len() >= 10, "expected the fixture scenarios, found {}", out.len());
     out
 }
 
 fn host_of(root: &Path) -> (String, HostMemory) {
     let text = fs::read_to_string(root.join("proc/meminfo")).expect("fixture proc/meminfo");
-    let total = meminfo::value(text.as_bytes(), b"MemTotal").expect("MemTotal") * 1024;
-    let available = meminfo::value(text.as_bytes(), b"MemAvailable").map(|kb| kb * 1024);
-    (text, HostMemory { total, available })
+    let host = HostMemory::from_meminfo(text.as_bytes()).expect("MemTotal");
+    (text, host)
 }
 
 fn view_of(s: &Scenario) -> Option<MemoryView> {
@@ -91,16 +81,11 @@ fn core_renders_the_hand_computed_numbers() {
     for s in scenarios() {
         let view = view_of(&s);
         if s.passthrough {
-            failures.check(view.is_none(), || {
-                format!("{}: expected pass-through, got a view", s.name)
-            });
+            failures.check(view.is_none(), || format!("{}: expected pass-through, got a view", s.name));
             continue;
         }
         let Some(view) = view else {
-            failures.push(format!(
-                "{}: no view (pass-through) but numbers were expected",
-                s.name
-            ));
+            failures.push(format!("{}: no view (pass-through) but numbers were expected", s.name));
             continue;
         };
         let (host_text, _) = host_of(&s.root);
@@ -115,6 +100,8 @@ fn core_renders_the_hand_computed_numbers() {
                 Some(("sysinfo", "freeram")) => Some(sys.freeram),
                 Some(("sysinfo", "sharedram")) => Some(sys.sharedram),
                 Some(("sysinfo", "bufferram")) => Some(sys.bufferram),
+                Some(("sysinfo", "totalswap")) => Some(sys.totalswap),
+                Some(("sysinfo", "freeswap")) => Some(sys.freeswap),
                 Some(("sysconf", "PHYS_PAGES")) => Some(show::sysinfo::phys_pages(&view, 4096)),
                 Some(("sysconf", "AVPHYS_PAGES")) => Some(show::sysinfo::avphys_pages(&view, 4096)),
                 _ => panic!("{}: unknown expected key {key}", s.name),
@@ -131,10 +118,7 @@ fn core_renders_the_hand_computed_numbers() {
         let avail = rendered["MemAvailable"];
         let total = rendered["MemTotal"];
         failures.check(free <= avail && avail <= total, || {
-            format!(
-                "{}: MemFree {free} ≤ MemAvailable {avail} ≤ MemTotal {total} violated",
-                s.name
-            )
+            format!("{}: MemFree {free} ≤ MemAvailable {avail} ≤ MemTotal {total} violated", s.name)
         });
     }
     failures.finish("fixture scenarios through the core");
@@ -159,11 +143,7 @@ fn library_serves_the_same_numbers_under_a_test_root() {
         }
         for (key, &want) in &s.expected {
             if let Some(field) = key.strip_prefix("meminfo.") {
-                failures.eq(
-                    &format!("{}: {key}", s.name),
-                    served.get(field).copied(),
-                    Some(want),
-                );
+                failures.eq(&format!("{}: {key}", s.name), served.get(field).copied(), Some(want));
             }
         }
         failures.eq(
