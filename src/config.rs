@@ -15,11 +15,19 @@ pub enum Feature {
     Swaps = 1 << 3,
     /// `/proc/uptime` and `sysinfo.uptime`.
     Uptime = 1 << 4,
+    /// `/proc/vmstat`.
+    Vmstat = 1 << 5,
 }
 
 impl Feature {
-    pub const ALL: &'static [Feature] =
-        &[Feature::Meminfo, Feature::Sysinfo, Feature::Sysconf, Feature::Swaps, Feature::Uptime];
+    pub const ALL: &'static [Feature] = &[
+        Feature::Meminfo,
+        Feature::Sysinfo,
+        Feature::Sysconf,
+        Feature::Swaps,
+        Feature::Uptime,
+        Feature::Vmstat,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -28,6 +36,7 @@ impl Feature {
             Feature::Sysconf => "sysconf",
             Feature::Swaps => "swaps",
             Feature::Uptime => "uptime",
+            Feature::Vmstat => "vmstat",
         }
     }
 

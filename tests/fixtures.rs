@@ -93,9 +93,19 @@ fn core_renders_the_hand_computed_numbers() {
         show::meminfo::render(host_text.as_bytes(), &view, &mut out).expect("render");
         let rendered = common::parse_meminfo(std::str::from_utf8(out.as_bytes()).unwrap());
         let sys = show::sysinfo::sysinfo_memory(&view, 1);
+        let vmstat = fs::read(s.root.join("proc/vmstat")).ok().map(|host| {
+            let mut out = Buf::<16384>::new();
+            show::vmstat::render(&host, &view, 4096, &mut out).expect("render vmstat");
+            parse_vmstat(std::str::from_utf8(out.as_bytes()).unwrap())
+        });
         for (key, &want) in &s.expected {
             let got = match key.split_once('.') {
                 Some(("meminfo", field)) => rendered.get(field).copied(),
+                Some(("vmstat", field)) => vmstat
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{}: {key} needs root/proc/vmstat", s.name))
+                    .get(field)
+                    .copied(),
                 Some(("sysinfo", "totalram")) => Some(sys.totalram),
                 Some(("sysinfo", "freeram")) => Some(sys.freeram),
                 Some(("sysinfo", "sharedram")) => Some(sys.sharedram),
@@ -146,6 +156,19 @@ fn library_serves_the_same_numbers_under_a_test_root() {
                 failures.eq(&format!("{}: {key}", s.name), served.get(field).copied(), Some(want));
             }
         }
+        if s.expected.keys().any(|k| k.starts_with("vmstat.")) {
+            let out = common::run_plain(&["cat", "/proc/vmstat"], true, &[("CGSHIM_SYSROOT", root)]);
+            let served = parse_vmstat(out.ok());
+            for (key, &want) in &s.expected {
+                if let Some(field) = key.strip_prefix("vmstat.") {
+                    failures.eq(
+                        &format!("{}: {key} (library)", s.name),
+                        served.get(field).copied(),
+                        Some(want),
+                    );
+                }
+            }
+        }
         failures.eq(
             &format!("{}: line keys", s.name),
             common::meminfo_keys(out.ok()),
@@ -153,4 +176,14 @@ fn library_serves_the_same_numbers_under_a_test_root() {
         );
     }
     failures.finish("fixture scenarios through libcgshim.so");
+}
+
+/// `/proc/vmstat` text (`name value` lines) as a map.
+fn parse_vmstat(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
 }

@@ -379,7 +379,7 @@ pub unsafe extern "C" fn sysinfo(info: *mut libc::sysinfo) -> c_int {
     r
 }
 
-fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     // SAFETY: getauxval has no preconditions.
     let p = unsafe { libc::getauxval(libc::AT_PAGESZ) };
     if p == 0 { 4096 } else { p }

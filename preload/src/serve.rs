@@ -17,11 +17,12 @@ pub enum Kind {
     Meminfo = 1,
     Swaps = 2,
     Uptime = 3,
+    Vmstat = 4,
 }
 
 impl Kind {
     pub fn from_u8(v: u8) -> Option<Kind> {
-        [Kind::Meminfo, Kind::Swaps, Kind::Uptime].into_iter().find(|k| *k as u8 == v)
+        [Kind::Meminfo, Kind::Swaps, Kind::Uptime, Kind::Vmstat].into_iter().find(|k| *k as u8 == v)
     }
 
     fn proc_path(self) -> &'static [u8] {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Meminfo => b"/proc/meminfo",
             Kind::Swaps => b"/proc/swaps",
             Kind::Uptime => b"/proc/uptime",
+            Kind::Vmstat => b"/proc/vmstat",
         }
     }
 
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Meminfo => c"cgshim:meminfo",
             Kind::Swaps => c"cgshim:swaps",
             Kind::Uptime => c"cgshim:uptime",
+            Kind::Vmstat => c"cgshim:vmstat",
         }
     }
 
@@ -45,6 +48,7 @@ impl Kind {
             Kind::Meminfo => Feature::Meminfo,
             Kind::Swaps => Feature::Swaps,
             Kind::Uptime => Feature::Uptime,
+            Kind::Vmstat => Feature::Vmstat,
         }
     }
 }
@@ -69,6 +73,7 @@ pub fn candidate(path: *const c_char, flags: c_int) -> Option<Kind> {
         b"meminfo" => Some(Kind::Meminfo),
         b"swaps" => Some(Kind::Swaps),
         b"uptime" => Some(Kind::Uptime),
+        b"vmstat" => Some(Kind::Vmstat),
         _ => None,
     }
 }
@@ -164,6 +169,14 @@ fn host_meminfo(src: &RawSource, out: &mut HostText) -> Option<()> {
     Some(())
 }
 
+/// The memory view for a file other than `/proc/meminfo`, with the host figures from the
+/// host's meminfo.
+fn view_for_other_file(src: &RawSource) -> Option<cgshim::decide::memory::MemoryView> {
+    let mut meminfo = HostText::new();
+    host_meminfo(src, &mut meminfo)?;
+    answers::memory_view(src, HostMemory::from_meminfo(meminfo.as_bytes())?)
+}
+
 /// The container's version of the host file `host` (`None`: serve the host file).
 fn build(kind: Kind, src: &RawSource, host: &[u8], out: &mut Content) -> Option<()> {
     match kind {
@@ -171,11 +184,9 @@ fn build(kind: Kind, src: &RawSource, host: &[u8], out: &mut Content) -> Option<
             let view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
             cgshim::show::meminfo::render(host, &view, out)
         }
-        Kind::Swaps => {
-            let mut meminfo = HostText::new();
-            host_meminfo(src, &mut meminfo)?;
-            let view = answers::memory_view(src, HostMemory::from_meminfo(meminfo.as_bytes())?)?;
-            cgshim::show::swaps::render(host, &view, out)
+        Kind::Swaps => cgshim::show::swaps::render(host, &view_for_other_file(src)?, out),
+        Kind::Vmstat => {
+            cgshim::show::vmstat::render(host, &view_for_other_file(src)?, crate::page_size(), out)
         }
         Kind::Uptime => {
             let up = answers::container_uptime(src)?;

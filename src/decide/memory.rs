@@ -465,6 +465,41 @@ impl MemoryView {
         }
     }
 
+    /// The value of a `/proc/vmstat` counter this view rewrites (`None`: keep the host's line).
+    /// Page counts are in pages of `page_size`, `nr_kernel_stack` in KiB and the THP counts in
+    /// huge pages, as the kernel prints them; event counters are the cgroup's own.
+    pub fn vmstat_value(&self, key: &[u8], page_size: u64) -> Option<u64> {
+        let pages = |bytes: u64| bytes.checked_div(page_size);
+        // A PMD maps one page table's worth of pages: PTRS_PER_PTE = page size / 8.
+        let huge = page_size.saturating_mul(page_size / 8);
+        let huge_pages = |bytes: u64| bytes.checked_div(huge);
+        let v2 = |key: Key| self.v2_kept(key);
+        match key {
+            b"nr_free_pages" => pages(self.free),
+            b"nr_inactive_anon" => pages(self.stat(Key::InactiveAnon)),
+            b"nr_active_anon" => pages(self.stat(Key::ActiveAnon)),
+            b"nr_inactive_file" => pages(self.stat(Key::InactiveFile)),
+            b"nr_active_file" => pages(self.stat(Key::ActiveFile)),
+            b"nr_unevictable" => pages(self.stat(Key::Unevictable)),
+            b"nr_anon_pages" => pages(self.stat(Key::Anon)),
+            b"nr_mapped" => pages(self.stat(Key::FileMapped)),
+            b"nr_file_pages" => pages(self.stat(Key::File)),
+            b"nr_dirty" => pages(self.stat(Key::FileDirty)),
+            b"nr_writeback" => pages(self.stat(Key::FileWriteback)),
+            b"nr_shmem" => pages(self.stat(Key::Shmem)),
+            b"nr_swapcached" => pages(self.stat(Key::Swapcached)),
+            b"nr_anon_transparent_hugepages" => huge_pages(self.stat(Key::AnonThp)),
+            b"nr_slab_reclaimable" => v2(Key::SlabReclaimable).and_then(pages),
+            b"nr_slab_unreclaimable" => v2(Key::SlabUnreclaimable).and_then(pages),
+            b"nr_kernel_stack" => v2(Key::KernelStack).map(|b| b / 1024),
+            b"nr_page_table_pages" => v2(Key::Pagetables).and_then(pages),
+            b"nr_sec_page_table_pages" => v2(Key::SecPagetables).and_then(pages),
+            b"nr_shmem_hugepages" => v2(Key::ShmemThp).and_then(huge_pages),
+            b"nr_file_hugepages" => v2(Key::FileThp).and_then(huge_pages),
+            other => Key::from_name(other).filter(|k| k.is_event()).and_then(|k| self.stat.get(k)),
+        }
+    }
+
     /// `Mlocked` has no memcg counter; the host's value is kept but never above `Unevictable`.
     pub fn mlocked_cap(&self) -> u64 {
         self.stat(Key::Unevictable)

@@ -146,7 +146,9 @@ impl Snapshot {
 
 /// Usages (with a presence mask), then `memory.stat` counters (with a presence mask), then the
 /// swap usage (with a presence word).
-pub const SAMPLE_WORDS: usize = MAX_LEVELS + 1 + Key::ALL.len() + 1 + 2;
+pub const SAMPLE_WORDS: usize = MAX_LEVELS + 1 + Key::ALL.len() + STAT_MASK_WORDS + 2;
+const STAT_MASK_WORDS: usize = 2;
+const _: () = assert!(Key::ALL.len() <= 64 * STAT_MASK_WORDS);
 
 /// Packs `samples` for the short-window value cache.
 pub fn samples_to_words(samples: &Samples, words: &mut [u64; SAMPLE_WORDS]) {
@@ -156,28 +158,30 @@ pub fn samples_to_words(samples: &Samples, words: &mut [u64; SAMPLE_WORDS]) {
     for (i, (dst, u)) in usage.iter_mut().zip(samples.usage.iter()).enumerate() {
         *dst = option_word(&mut mask, i as u32, *u);
     }
-    let [usage_mask, stat @ .., stat_mask, swap_present, swap] = rest else { return };
+    let [usage_mask, stat @ .., mask_lo, mask_hi, swap_present, swap] = rest else { return };
     *usage_mask = mask;
     *swap_present = u64::from(samples.swap_usage.is_some());
     *swap = samples.swap_usage.unwrap_or(0);
-    let mut mask = 0u64;
+    let (mut lo, mut hi) = (0u64, 0u64);
     for (i, (dst, key)) in stat.iter_mut().zip(Key::ALL).enumerate() {
-        *dst = option_word(&mut mask, i as u32, samples.stat.get(*key));
+        let (mask, bit) = if i < 64 { (&mut lo, i) } else { (&mut hi, i.saturating_sub(64)) };
+        *dst = option_word(mask, bit as u32, samples.stat.get(*key));
     }
-    *stat_mask = mask;
+    (*mask_lo, *mask_hi) = (lo, hi);
 }
 
 pub fn samples_from_words(words: &[u64; SAMPLE_WORDS]) -> Samples {
     let (usage, rest) = words.split_at(MAX_LEVELS);
     let mut samples = Samples::default();
-    let [usage_mask, stat @ .., stat_mask, swap_present, swap] = rest else { return samples };
+    let [usage_mask, stat @ .., mask_lo, mask_hi, swap_present, swap] = rest else { return samples };
     samples.swap_usage = (*swap_present != 0).then_some(*swap);
     for (i, (dst, u)) in samples.usage.iter_mut().zip(usage).enumerate() {
         *dst = (usage_mask >> i & 1 != 0).then_some(*u);
     }
     let mut parsed = MemoryStat::default();
     for (i, (v, key)) in stat.iter().zip(Key::ALL).enumerate() {
-        parsed.set(*key, (stat_mask >> i & 1 != 0).then_some(*v));
+        let present = if i < 64 { mask_lo >> i & 1 } else { mask_hi >> i.saturating_sub(64) & 1 };
+        parsed.set(*key, (present != 0).then_some(*v));
     }
     samples.stat = parsed;
     samples
@@ -228,7 +232,11 @@ mod tests {
         samples.usage[0] = Some(123);
         samples.usage[2] = Some(0);
         samples.swap_usage = Some(4096);
-        samples.stat = MemoryStat::parse(b"file 5\nanon 0\nslab 77\n", false);
+        samples.stat = MemoryStat::parse(
+            b"file 5\nanon 0\nslab 77\npgpromote_success 9\nhierarchical_memsw_limit 11\n",
+            false,
+        );
+        assert_eq!(samples.stat.get(Key::HierarchicalMemswLimit), Some(11), "a key past the first mask word");
         let mut words = [0u64; SAMPLE_WORDS];
         samples_to_words(&samples, &mut words);
         let back = samples_from_words(&words);

@@ -21,7 +21,7 @@ macro_rules! stat_keys {
                 match self { $(Key::$variant => $name,)* }
             }
 
-            fn from_name(name: &[u8]) -> Option<Key> {
+            pub fn from_name(name: &[u8]) -> Option<Key> {
                 match name { $($name => Some(Key::$variant),)* _ => None }
             }
         }
@@ -61,6 +61,43 @@ stat_keys! {
     Dirty = b"dirty",
     Writeback = b"writeback",
     Swap = b"swap",
+    // Event counters, named as in /proc/vmstat (v1 carries some of them as `total_<name>`).
+    Pgfault = b"pgfault",
+    Pgmajfault = b"pgmajfault",
+    WorkingsetRefaultAnon = b"workingset_refault_anon",
+    WorkingsetRefaultFile = b"workingset_refault_file",
+    WorkingsetActivateAnon = b"workingset_activate_anon",
+    WorkingsetActivateFile = b"workingset_activate_file",
+    WorkingsetRestoreAnon = b"workingset_restore_anon",
+    WorkingsetRestoreFile = b"workingset_restore_file",
+    WorkingsetNodereclaim = b"workingset_nodereclaim",
+    PgscanKswapd = b"pgscan_kswapd",
+    PgscanDirect = b"pgscan_direct",
+    PgscanKhugepaged = b"pgscan_khugepaged",
+    PgscanProactive = b"pgscan_proactive",
+    PgstealKswapd = b"pgsteal_kswapd",
+    PgstealDirect = b"pgsteal_direct",
+    PgstealKhugepaged = b"pgsteal_khugepaged",
+    PgstealProactive = b"pgsteal_proactive",
+    Pgrefill = b"pgrefill",
+    Pgactivate = b"pgactivate",
+    Pgdeactivate = b"pgdeactivate",
+    Pglazyfree = b"pglazyfree",
+    Pglazyfreed = b"pglazyfreed",
+    Pswpin = b"pswpin",
+    Pswpout = b"pswpout",
+    ThpFaultAlloc = b"thp_fault_alloc",
+    ThpCollapseAlloc = b"thp_collapse_alloc",
+    ThpSwpout = b"thp_swpout",
+    ThpSwpoutFallback = b"thp_swpout_fallback",
+    Zswpin = b"zswpin",
+    Zswpout = b"zswpout",
+    Zswpwb = b"zswpwb",
+    PgdemoteKswapd = b"pgdemote_kswapd",
+    PgdemoteDirect = b"pgdemote_direct",
+    PgdemoteKhugepaged = b"pgdemote_khugepaged",
+    PgdemoteProactive = b"pgdemote_proactive",
+    PgpromoteSuccess = b"pgpromote_success",
     // v1 only, not prefixed: limits the kernel computed over every ancestor.
     HierarchicalMemoryLimit = b"hierarchical_memory_limit",
     HierarchicalMemswLimit = b"hierarchical_memsw_limit",
@@ -129,6 +166,13 @@ impl MemoryStat {
     /// The counter, or 0 when the kernel does not print it.
     pub fn or_zero(&self, key: Key) -> u64 {
         self.get(key).unwrap_or(0)
+    }
+}
+
+impl Key {
+    /// Whether this is an event counter that `/proc/vmstat` prints under the same name.
+    pub fn is_event(self) -> bool {
+        (Key::Pgfault as usize..=Key::PgpromoteSuccess as usize).contains(&(self as usize))
     }
 }
 

@@ -5,3 +5,4 @@ pub mod meminfo;
 pub mod swaps;
 pub mod sysinfo;
 pub mod uptime;
+pub mod vmstat;
