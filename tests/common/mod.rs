@@ -1,0 +1,688 @@
+//! Shared helpers for cgshim's black-box tests: where the library is, building the small C
+//! programs in `tests/c/`, real cgroup-v1 memory cgroups that clean up after themselves, and
+//! running a command inside one under `LD_PRELOAD` in the layouts containers actually use.
+//!
+//! Only `std`: the tests must not link anything that could pull in the preload crate.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where the v1 memory controller is mounted on the test machine.
+pub const MEMCG_ROOT: &str = "/sys/fs/cgroup/memory";
+
+pub const MIB: u64 = 1024 * 1024;
+
+/// Every program gets this long before it is killed and the test fails.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------------
+// The library
+// ---------------------------------------------------------------------------------------------
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$CGSHIM_LIB`, else `<workspace>/target/release/libcgshim.so`. Panics with the build command
+/// when it is missing: a test that silently ran without the library would prove nothing.
+pub fn lib_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("CGSHIM_LIB") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "CGSHIM_LIB={} does not exist (unset it to use target/release/libcgshim.so)",
+            p.display()
+        );
+        return fs::canonicalize(&p).unwrap_or(p);
+    }
+    let p = workspace().join("target/release/libcgshim.so");
+    assert!(
+        p.is_file(),
+        "{} not found: build the library first with `cargo build --release` in {} \
+         (or point CGSHIM_LIB at a built libcgshim.so)",
+        p.display(),
+        workspace().display()
+    );
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// C programs
+// ---------------------------------------------------------------------------------------------
+
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+fn build_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cgshim-c")
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn build_with(compiler: &str, name: &str, out_name: &str, extra: &[&str]) -> PathBuf {
+    let src = workspace().join("tests/c").join(format!("{name}.c"));
+    assert!(src.is_file(), "missing C source {}", src.display());
+    let dir = build_dir();
+    let out = dir.join(out_name);
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let (Some(s), Some(o)) = (mtime(&src), mtime(&out)) {
+        if o >= s {
+            return out;
+        }
+    }
+    fs::create_dir_all(&dir).expect("create C build dir");
+    let tmp = dir.join(format!(".{out_name}.{}.tmp", std::process::id()));
+    // -O0 and no fortification: the program must call exactly the entry point its source
+    // names (fortify would turn open() into __open_2(), optimisation could merge calls).
+    let res = Command::new(compiler)
+        .args(["-O0", "-U_FORTIFY_SOURCE", "-fno-builtin", "-Wall", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler} (is it installed?): {e}"));
+    assert!(
+        res.status.success(),
+        "{compiler} failed on {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    fs::rename(&tmp, &out).expect("rename compiled program");
+    out
+}
+
+/// `tests/c/<name>.c` compiled with gcc (cached by mtime under the target dir).
+pub fn c_program(name: &str) -> PathBuf {
+    build_with("gcc", name, name, &["-pthread"])
+}
+
+/// `tests/c/<name>.c` compiled with musl-gcc (a musl-linked dynamic executable).
+pub fn musl_program(name: &str) -> PathBuf {
+    build_with("musl-gcc", name, &format!("{name}.musl"), &[])
+}
+
+/// Undefined dynamic symbols of a binary (`nm -D --undefined-only`), without versions.
+pub fn imported_symbols(bin: &Path) -> Vec<String> {
+    let out = Command::new("nm").arg("-D").arg("--undefined-only").arg(bin).output().expect("run nm");
+    assert!(out.status.success(), "nm failed on {}", bin.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skip rule
+// ---------------------------------------------------------------------------------------------
+
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn why_no_cgroups() -> Option<String> {
+    if effective_uid() != Some(0) {
+        return Some("not running as root".into());
+    }
+    if !Path::new(MEMCG_ROOT).join("memory.limit_in_bytes").is_file() {
+        return Some(format!("{MEMCG_ROOT} is not a cgroup v1 memory controller mount"));
+    }
+    let probe = Path::new(MEMCG_ROOT).join(format!("cgshim-probe-{}", std::process::id()));
+    match fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = fs::remove_dir(&probe);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Some(format!("{MEMCG_ROOT} is not writable: {e}")),
+    }
+    for tool in ["unshare", "mount", "sh"] {
+        if !Command::new("sh")
+            .args(["-c", &format!("command -v {tool} >/dev/null")])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            return Some(format!("`{tool}` is not installed"));
+        }
+    }
+    None
+}
+
+/// True when real cgroups can be used. Otherwise prints why and returns false (the test then
+/// returns early) — except under `CI=true`, where a skip would hide a broken runner: panic.
+pub fn cgroups_available() -> bool {
+    static CHECKED: Mutex<Option<Option<String>>> = Mutex::new(None);
+    let reason = {
+        let mut g = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(why_no_cgroups).clone()
+    };
+    match reason {
+        None => true,
+        Some(r) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("CI=true and this test needs real cgroups, but {r}");
+            }
+            eprintln!("SKIPPED: this test needs root and a writable {MEMCG_ROOT}: {r}");
+            false
+        }
+    }
+}
+
+/// `require_cgroups!();` at the top of a test: return early (or panic under CI=true).
+/// (Declare the module with `#[macro_use] mod common;`.)
+#[allow(unused_macros)]
+macro_rules! require_cgroups {
+    () => {
+        if !$crate::common::cgroups_available() {
+            return;
+        }
+    };
+}
+
+/// Skip (or panic under CI=true) when a program the test drives is not installed.
+pub fn have_program(path: &str) -> bool {
+    let found = if path.contains('/') {
+        Path::new(path).exists()
+    } else {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {path} >/dev/null")])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and `{path}` is not installed");
+        }
+        eprintln!("SKIPPED: `{path}` is not installed");
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cgroups
+// ---------------------------------------------------------------------------------------------
+
+static CG_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A real v1 memory cgroup, removed (with everything below it) on drop, also when the test
+/// panicked: remaining processes are moved back to the test's own cgroup first.
+#[derive(Debug)]
+pub struct Cgroup {
+    /// Path relative to the hierarchy root, e.g. `/cgshim-test-123-4/child`.
+    rel: String,
+    dir: PathBuf,
+}
+
+/// The memory cgroup the test process itself lives in (where leftovers are moved to).
+fn home_cgroup_dir() -> PathBuf {
+    let fallback = PathBuf::from(MEMCG_ROOT);
+    let Ok(text) = fs::read_to_string("/proc/self/cgroup") else {
+        return fallback;
+    };
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        if ctrls.split(',').any(|c| c == "memory") {
+            let dir = Path::new(MEMCG_ROOT).join(path.trim_start_matches('/'));
+            if dir.join("cgroup.procs").is_file() {
+                return dir;
+            }
+        }
+    }
+    fallback
+}
+
+impl Cgroup {
+    /// A new top-level cgroup `/cgshim-test-<pid>-<n>` with the given limit (None: no limit).
+    pub fn new(limit: Option<u64>) -> Cgroup {
+        let n = CG_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let rel = format!("/cgshim-test-{}-{n}", std::process::id());
+        let dir = Path::new(MEMCG_ROOT).join(&rel[1..]);
+        if dir.exists() {
+            remove_tree(&dir);
+        }
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let cg = Cgroup { rel, dir };
+        if let Some(l) = limit {
+            cg.set_limit(l);
+        }
+        cg
+    }
+
+    /// A child cgroup `<self>/<name>`; it is removed with the parent at the latest.
+    pub fn child(&self, name: &str, limit: Option<u64>) -> Cgroup {
+        let dir = self.dir.join(name);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let cg = Cgroup { rel: format!("{}/{name}", self.rel), dir };
+        if let Some(l) = limit {
+            cg.set_limit(l);
+        }
+        cg
+    }
+
+    pub fn set_limit(&self, bytes: u64) {
+        let f = self.dir.join("memory.limit_in_bytes");
+        fs::write(&f, bytes.to_string()).unwrap_or_else(|e| panic!("write {bytes} to {}: {e}", f.display()));
+        let back: u64 = fs::read_to_string(&f).unwrap().trim().parse().unwrap();
+        assert_eq!(back, bytes, "{} did not take the limit", f.display());
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path relative to the hierarchy root (`/proc/self/cgroup` spelling on the host).
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    pub fn usage(&self) -> u64 {
+        fs::read_to_string(self.dir.join("memory.usage_in_bytes")).unwrap().trim().parse().unwrap()
+    }
+
+    /// Run `argv` in this cgroup in `layout`, with the library preloaded.
+    pub fn run(&self, layout: Layout, argv: &[&str]) -> Outcome {
+        self.runner(layout).run(argv)
+    }
+
+    pub fn runner(&self, layout: Layout) -> Runner<'_> {
+        Runner { layout, root: self, leaf: self, preload: true, env: Vec::new(), cwd: None }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if self.dir.exists() {
+            remove_tree(&self.dir);
+        }
+    }
+}
+
+fn cgroup_pids(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Depth-first: evacuate and rmdir every cgroup below `dir`, then `dir`. Never panics (it
+/// runs from Drop, possibly while unwinding); problems are reported on stderr.
+fn remove_tree(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    let home = home_cgroup_dir().join("cgroup.procs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for pid in cgroup_pids(dir) {
+            let _ = fs::write(&home, &pid);
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "warning: could not remove cgroup {}: {e} (pids left: {:?})",
+                        dir.display(),
+                        cgroup_pids(dir)
+                    );
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands inside a cgroup
+// ---------------------------------------------------------------------------------------------
+
+/// How the process sees the cgroup filesystem (cgroups.md §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// No namespace: `/proc/self/cgroup` shows the host path, the host mount is visible.
+    Host,
+    /// Private cgroup namespace rooted at the visible root, cgroupfs mounted fresh in a private
+    /// mount namespace (a new tmpfs on /sys/fs/cgroup with the memory hierarchy below it, as
+    /// runtimes do; the kernel refuses to stack the same hierarchy directly on its own mount
+    /// point). The host entries stay listed, shadowed, in mountinfo.
+    CgroupNs,
+    /// Docker-v1 style: no cgroupns; the visible root's directory is bind-mounted over
+    /// /sys/fs/cgroup/memory (stacked: the host mount stays listed below it).
+    BindMount,
+    /// The cgroup filesystem is hidden (a tmpfs over /sys/fs/cgroup): nothing to discover.
+    NoCgroupfs,
+}
+
+/// The three layouts every value must be right in.
+pub const LAYOUTS: [Layout; 3] = [Layout::Host, Layout::CgroupNs, Layout::BindMount];
+
+const HOST_SCRIPT: &str = r#"J=$1 P=$2; shift 2
+echo $$ > "$J" || { echo "cgshim-test: cannot join $J" >&2; exit 97; }
+[ -n "$P" ] && export LD_PRELOAD="$P"
+exec "$@""#;
+
+const NS_OUTER: &str = r#"J=$1 I=$2; shift 2
+echo $$ > "$J" || { echo "cgshim-test: cannot join $J" >&2; exit 97; }
+exec unshare --cgroup --mount --propagation private sh -c "$I" sh "$@""#;
+
+const NS_INNER: &str = r#"L=$1 P=$2; shift 2
+mount --make-rprivate / && mount -t tmpfs -o mode=755 cgshim-test /sys/fs/cgroup \
+  && mkdir /sys/fs/cgroup/memory && mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory \
+  || { echo "cgshim-test: cgroupfs remount failed" >&2; exit 98; }
+if [ -n "$L" ]; then
+  echo $$ > "/sys/fs/cgroup/memory$L/cgroup.procs" || { echo "cgshim-test: cannot join $L" >&2; exit 97; }
+fi
+[ -n "$P" ] && export LD_PRELOAD="$P"
+exec "$@""#;
+
+const BIND_OUTER: &str = r#"J=$1 I=$2; shift 2
+echo $$ > "$J" || { echo "cgshim-test: cannot join $J" >&2; exit 97; }
+exec unshare --mount --propagation private sh -c "$I" sh "$@""#;
+
+const BIND_INNER: &str = r#"R=$1 P=$2; shift 2
+mount --make-rprivate / && mount --bind "$R" /sys/fs/cgroup/memory \
+  || { echo "cgshim-test: bind mount of $R failed" >&2; exit 98; }
+[ -n "$P" ] && export LD_PRELOAD="$P"
+exec "$@""#;
+
+const MASK_INNER: &str = r#"P=$1; shift
+mount --make-rprivate / && mount -t tmpfs -o mode=755 cgshim-test /sys/fs/cgroup \
+  || { echo "cgshim-test: masking /sys/fs/cgroup failed" >&2; exit 98; }
+[ -n "$P" ] && export LD_PRELOAD="$P"
+exec "$@""#;
+
+/// A command about to run in a cgroup. `root` is the cgroup the layout makes visible as the
+/// top (cgroupns root / bind-mounted directory), `leaf` the one the process ends up in
+/// (it must be `root` or below it).
+pub struct Runner<'a> {
+    layout: Layout,
+    root: &'a Cgroup,
+    leaf: &'a Cgroup,
+    preload: bool,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub what: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout of a successful run; panics with everything known otherwise.
+    pub fn ok(&self) -> &str {
+        assert!(
+            self.status.success(),
+            "{} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+}
+
+impl<'a> Runner<'a> {
+    /// Put the process into `leaf` (below the visible root).
+    pub fn leaf(mut self, leaf: &'a Cgroup) -> Self {
+        assert!(
+            leaf.rel == self.root.rel || leaf.rel.starts_with(&format!("{}/", self.root.rel)),
+            "leaf {} is not under root {}",
+            leaf.rel,
+            self.root.rel
+        );
+        self.leaf = leaf;
+        self
+    }
+
+    /// Do not preload the library (baseline runs).
+    pub fn no_preload(mut self) -> Self {
+        self.preload = false;
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    pub fn run(&self, argv: &[&str]) -> Outcome {
+        let lib = if self.preload { lib_path().into_os_string() } else { OsString::new() };
+        let leaf_procs = self.leaf.dir.join("cgroup.procs");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c");
+        match self.layout {
+            Layout::Host => {
+                cmd.arg(HOST_SCRIPT).arg("sh").arg(&leaf_procs).arg(&lib);
+            }
+            Layout::CgroupNs => {
+                // Join the visible root, unshare there, then move down to the leaf from
+                // inside (its path relative to the namespace root).
+                let below = &self.leaf.rel[self.root.rel.len()..];
+                cmd.arg(NS_OUTER)
+                    .arg("sh")
+                    .arg(self.root.dir.join("cgroup.procs"))
+                    .arg(NS_INNER)
+                    .arg(below)
+                    .arg(&lib);
+            }
+            Layout::BindMount => {
+                cmd.arg(BIND_OUTER).arg("sh").arg(&leaf_procs).arg(BIND_INNER).arg(&self.root.dir).arg(&lib);
+            }
+            Layout::NoCgroupfs => {
+                cmd.arg(BIND_OUTER).arg("sh").arg(&leaf_procs).arg(MASK_INNER).arg(&lib);
+            }
+        }
+        cmd.args(argv);
+        // A clean slate: nothing inherited may switch the shim or preload something else.
+        for (k, _) in std::env::vars_os() {
+            let ks = k.to_string_lossy();
+            if ks.starts_with("CGSHIM_") || ks == "LD_PRELOAD" || ks == "LD_LIBRARY_PATH" {
+                cmd.env_remove(&k);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        let what = format!(
+            "{:?} [{:?} layout, cgroup {}{}{}]",
+            argv,
+            self.layout,
+            self.leaf.rel,
+            if self.preload { ", preloaded" } else { ", NOT preloaded" },
+            if self.env.is_empty() { String::new() } else { format!(", env {:?}", self.env) }
+        );
+        run_with_timeout(cmd, what)
+    }
+}
+
+/// Run without any cgroup placement (still with a clean environment); `preload` chooses
+/// whether the library is loaded.
+pub fn run_plain(argv: &[&str], preload: bool, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    for (k, _) in std::env::vars_os() {
+        let ks = k.to_string_lossy();
+        if ks.starts_with("CGSHIM_") || ks == "LD_PRELOAD" {
+            cmd.env_remove(&k);
+        }
+    }
+    if preload {
+        cmd.env("LD_PRELOAD", lib_path());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_with_timeout(cmd, format!("{argv:?} [no cgroup, preload={preload}]"))
+}
+
+fn run_with_timeout(mut cmd: Command, what: String) -> Outcome {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {RUN_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
+    let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+    Outcome { what, status, stdout, stderr }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// `/proc/meminfo`-style text → field name → first number on the line (kB for kB lines).
+/// Lines that are not `Name: <number> [kB]` are ignored, so the parser also works on program
+/// output that mixes meminfo text with other lines.
+pub fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let Some((k, rest)) = line.split_once(':') else {
+            continue;
+        };
+        if k.is_empty() || k.contains(char::is_whitespace) || k.contains('=') {
+            continue;
+        }
+        let mut toks = rest.split_whitespace();
+        let Some(Ok(v)) = toks.next().map(str::parse::<u64>) else {
+            continue;
+        };
+        match toks.next() {
+            None | Some("kB") if toks.next().is_none() => {
+                m.insert(k.to_string(), v);
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The field names of meminfo-style text, in file order.
+pub fn meminfo_keys(text: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string())).collect()
+}
+
+/// `key=value` lines → map (later keys win).
+pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Integer value of `key` in a key=value map, with a useful panic.
+pub fn kv_u64(m: &BTreeMap<String, String>, key: &str, ctx: &str) -> u64 {
+    m.get(key)
+        .unwrap_or_else(|| panic!("{ctx}: no `{key}=` in output {m:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{ctx}: `{key}` = {:?} is not an unsigned integer: {e}", m[key]))
+}
+
+pub fn kv_i64(m: &BTreeMap<String, String>, key: &str, ctx: &str) -> i64 {
+    m.get(key)
+        .unwrap_or_else(|| panic!("{ctx}: no `{key}=` in output {m:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{ctx}: `{key}` = {:?} is not an integer: {e}", m[key]))
+}
+
+/// A meminfo field with a useful panic.
+pub fn field(m: &BTreeMap<String, u64>, key: &str, ctx: &str) -> u64 {
+    *m.get(key).unwrap_or_else(|| panic!("{ctx}: no {key} line; fields seen: {:?}", m.keys()))
+}
+
+/// The real /proc/meminfo (the test process is never preloaded).
+pub fn host_meminfo_text() -> String {
+    fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo")
+}
+
+pub fn host_memtotal_kb() -> u64 {
+    field(&parse_meminfo(&host_meminfo_text()), "MemTotal", "host /proc/meminfo")
+}
+
+/// The system page size, asked of getconf without the library.
+pub fn page_size() -> u64 {
+    let o = run_plain(&["getconf", "PAGESIZE"], false, &[]);
+    o.ok().trim().parse().expect("getconf PAGESIZE")
+}
+
+/// Collects failed checks so one test can report every wrong value at once.
+#[derive(Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(msg());
+        }
+    }
+
+    pub fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, expected: T) {
+        if got != expected {
+            self.0.push(format!("{what}: expected {expected:?}, got {got:?}"));
+        }
+    }
+
+    pub fn push(&mut self, msg: String) {
+        self.0.push(msg);
+    }
+
+    pub fn finish(self, title: &str) {
+        if !self.0.is_empty() {
+            panic!("{title}: {} failure(s):\n  - {}", self.0.len(), self.0.join("\n  - "));
+        }
+    }
+}
