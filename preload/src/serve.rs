@@ -233,7 +233,16 @@ fn publish(kind: Kind, content: &[u8], cloexec: bool) -> Option<c_int> {
     path.push(b"/proc/self/fd/");
     path.push_u64(u64::try_from(mfd.0).ok()?);
     let path = c_path(None, path.as_bytes())?;
-    let flags = libc::O_RDONLY | if cloexec { libc::O_CLOEXEC } else { 0 };
-    let fd = sys::openat(sys::AT_FDCWD, path.as_bytes().as_ptr().cast(), flags, 0);
-    (fd >= 0).then_some(fd)
+    let cloexec = if cloexec { libc::O_CLOEXEC } else { 0 };
+    let ro = Fd(sys::openat(sys::AT_FDCWD, path.as_bytes().as_ptr().cast(), libc::O_RDONLY | cloexec, 0));
+    if ro.0 < 0 {
+        return None;
+    }
+    // Hand out the memfd's number, the lowest free one when we started, as open(2) would.
+    let mfd = core::mem::ManuallyDrop::new(mfd);
+    if sys::dup3(ro.0, mfd.0, cloexec) < 0 {
+        sys::close(mfd.0);
+        return None;
+    }
+    Some(mfd.0)
 }
