@@ -17,6 +17,9 @@ pub enum Feature {
     Uptime = 1 << 4,
     /// `/proc/vmstat`.
     Vmstat = 1 << 5,
+    /// The CPU view: `sysconf(_SC_NPROCESSORS_ONLN)`, `get_nprocs`, `/proc/cpuinfo`,
+    /// `/proc/stat`, `/sys/devices/system/cpu/online`.
+    Cpu = 1 << 6,
 }
 
 impl Feature {
@@ -27,6 +30,7 @@ impl Feature {
         Feature::Swaps,
         Feature::Uptime,
         Feature::Vmstat,
+        Feature::Cpu,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Feature {
             Feature::Swaps => "swaps",
             Feature::Uptime => "uptime",
             Feature::Vmstat => "vmstat",
+            Feature::Cpu => "cpu",
         }
     }
 
@@ -50,6 +55,8 @@ impl Feature {
 pub struct Config {
     disabled: u32,
     pub debug: bool,
+    /// `CGSHIM_CPU_AFFINITY=1`: `sched_getaffinity` returns the container's CPU set too.
+    pub cpu_affinity: bool,
 }
 
 const ALL_BITS: u32 = u32::MAX;
@@ -73,6 +80,12 @@ impl Config {
         self
     }
 
+    /// Applies a `CGSHIM_CPU_AFFINITY` value (`1`, `true`, `yes` turn it on).
+    pub fn with_cpu_affinity(mut self, value: &[u8]) -> Self {
+        self.cpu_affinity = matches!(crate::read::lines::trim(value), b"1" | b"true" | b"yes");
+        self
+    }
+
     /// Applies a `CGSHIM_DEBUG` value (`1`, `true`, `yes` turn logging on).
     pub fn with_debug(mut self, value: &[u8]) -> Self {
         self.debug = matches!(crate::read::lines::trim(value), b"1" | b"true" | b"yes");
@@ -89,11 +102,15 @@ impl Config {
 
     /// Packs the configuration into one word for an atomic cache (bit 31 marks "present").
     pub fn to_bits(self) -> u64 {
-        u64::from(self.disabled) << 32 | u64::from(self.debug) | 1 << 31
+        u64::from(self.disabled) << 32 | u64::from(self.debug) | u64::from(self.cpu_affinity) << 1 | 1 << 31
     }
 
     pub fn from_bits(bits: u64) -> Option<Self> {
-        (bits & 1 << 31 != 0).then_some(Self { disabled: (bits >> 32) as u32, debug: bits & 1 != 0 })
+        (bits & 1 << 31 != 0).then_some(Self {
+            disabled: (bits >> 32) as u32,
+            debug: bits & 1 != 0,
+            cpu_affinity: bits & 2 != 0,
+        })
     }
 
     /// The names in a `CGSHIM_DISABLE` value that match no feature, for `cgshim show`.
@@ -126,7 +143,7 @@ mod tests {
 
     #[test]
     fn bits_round_trip() {
-        let c = Config::default().with_disable(b"sysinfo").with_debug(b"1");
+        let c = Config::default().with_disable(b"sysinfo").with_debug(b"1").with_cpu_affinity(b"1");
         assert_eq!(Config::from_bits(c.to_bits()), Some(c));
         assert_eq!(Config::from_bits(0), None);
     }

@@ -8,7 +8,8 @@ use crate::{log, sys};
 use cgshim::decide::discover::{self, CgroupDir, MEMORY};
 use cgshim::decide::memory::{self, HostMemory, LimitOrigin, MemoryView, NoView};
 use cgshim::decide::snapshot::Snapshot;
-use cgshim::decide::{tasks, uptime};
+use cgshim::decide::{cpu, tasks, uptime};
+use cgshim::read::cpulist::CpuSet;
 
 /// The cgroup and its limits: from the cache when fresh, else discovered and cached.
 fn snapshot(src: &RawSource) -> Option<Snapshot> {
@@ -99,6 +100,7 @@ pub fn memory_view_from_sysinfo(info: &libc::sysinfo) -> Option<MemoryView> {
     let unit = u64::from(info.mem_unit.max(1));
     #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
     let total = (info.totalram as u64).saturating_mul(unit);
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
     let swap_total = (info.totalswap as u64).saturating_mul(unit);
     let host = HostMemory { total, available: None, swap_total };
     memory_view(&RawSource::new(), host)
@@ -154,7 +156,7 @@ pub fn container_uptime(src: &RawSource) -> Option<u64> {
 /// its cgroup used.
 pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
     let busy = discover::find(src, &uptime::CPUACCT).ok().and_then(|cg| uptime::busy_ns(src, &cg));
-    uptime::idle_ns(uptime_ns, busy, sys::affinity_count().unwrap_or(1))
+    uptime::idle_ns(uptime_ns, busy, cpu_set(src).map_or(1, |s| s.count()))
 }
 
 /// The pids controller's directory, cached like the memory controller's.
@@ -188,4 +190,31 @@ pub fn procs(src: &RawSource) -> Option<u64> {
         cache::store_procs(n);
     }
     Some(n)
+}
+
+/// The CPU set shown to the calling thread: the first N CPUs of its affinity mask, N from the
+/// tightest CPU quota over its cgroup and visible ancestors. `None` (pass through) when the
+/// affinity cannot be read or a quota file does not parse.
+pub fn cpu_set(src: &RawSource) -> Option<CpuSet> {
+    let affinity = sys::affinity()?;
+    let quota = match (!src.rooted()).then(cache::cpu_quota).flatten() {
+        Some(q) => q,
+        None => {
+            let q = match discover::find(src, &cpu::CPU) {
+                Ok(cg) => match cpu::tightest_quota(src, &cg) {
+                    Ok(q) => q,
+                    Err(cpu::UnreadableQuota) => {
+                        log::say(&[b"cpu: host values (unreadable quota in ", cg.dir.as_bytes(), b")"]);
+                        return None;
+                    }
+                },
+                Err(_) => None,
+            };
+            if !src.rooted() {
+                cache::store_cpu_quota(q);
+            }
+            q
+        }
+    };
+    Some(cpu::shown(&affinity, quota))
 }

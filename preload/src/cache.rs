@@ -203,3 +203,20 @@ pub fn pid_init() -> Option<(bool, u64)> {
 pub fn store_pid_init(in_namespace: bool, start_ticks: u64) {
     PID_INIT.store(&[u64::from(in_namespace), start_ticks]);
 }
+
+static CPU_QUOTA: SeqCache<3, TTL_NS> = SeqCache::new();
+
+/// The tightest CPU quota found within the last [`TTL_NS`]: `Some(None)` when there is none.
+pub fn cpu_quota() -> Option<Option<cgshim::decide::cpu::Quota>> {
+    let mut w = [0u64; 3];
+    CPU_QUOTA
+        .load(&mut w)
+        .then_some((w[0] != 0).then_some(cgshim::decide::cpu::Quota { quota: w[1], period: w[2] }))
+}
+
+pub fn store_cpu_quota(q: Option<cgshim::decide::cpu::Quota>) {
+    CPU_QUOTA.store(&match q {
+        Some(q) => [1, q.quota, q.period],
+        None => [0, 0, 0],
+    });
+}

@@ -53,7 +53,10 @@ pub fn config() -> Config {
             // test root is a test-only switch.
             SYSROOT.store(unsafe { libc::getenv(c"CGSHIM_SYSROOT".as_ptr()) }, Ordering::Relaxed);
         }
-        Config::default().with_disable(var(c"CGSHIM_DISABLE")).with_debug(var(c"CGSHIM_DEBUG"))
+        Config::default()
+            .with_disable(var(c"CGSHIM_DISABLE"))
+            .with_debug(var(c"CGSHIM_DEBUG"))
+            .with_cpu_affinity(var(c"CGSHIM_CPU_AFFINITY"))
     };
     CONFIG.store(c.to_bits(), Ordering::Relaxed);
     c

@@ -40,6 +40,8 @@ type PreadFn = unsafe extern "C" fn(c_int, *mut c_void, usize, i64) -> isize;
 type SysinfoFn = unsafe extern "C" fn(*mut libc::sysinfo) -> c_int;
 type SysconfFn = unsafe extern "C" fn(c_int) -> c_long;
 type PagesFn = unsafe extern "C" fn() -> c_long;
+type NprocsFn = unsafe extern "C" fn() -> c_int;
+type GetaffinityFn = unsafe extern "C" fn(libc::pid_t, usize, *mut u8) -> c_int;
 
 static OPEN: Real = Real::new(c"open");
 static OPEN64: Real = Real::new(c"open64");
@@ -61,6 +63,8 @@ static SYSINFO: Real = Real::new(c"sysinfo");
 static SYSCONF: Real = Real::new(c"sysconf");
 static GET_PHYS_PAGES: Real = Real::new(c"get_phys_pages");
 static GET_AVPHYS_PAGES: Real = Real::new(c"get_avphys_pages");
+static GET_NPROCS: Real = Real::new(c"get_nprocs");
+static SCHED_GETAFFINITY: Real = Real::new(c"sched_getaffinity");
 
 fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns the calling thread's errno slot (glibc and musl).
@@ -404,8 +408,21 @@ fn pages(avail: bool) -> Option<c_long> {
     c_long::try_from(pages).ok()
 }
 
+/// The number of CPUs the container may use at once, if the CPU view is on.
+fn container_cpus() -> Option<u64> {
+    if !env::config().enabled(cgshim::config::Feature::Cpu) {
+        return None;
+    }
+    answers::cpu_set(&source::RawSource::new()).map(|s| s.count())
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sysconf(name: c_int) -> c_long {
+    if name == libc::_SC_NPROCESSORS_ONLN
+        && let Some(n) = container_cpus()
+    {
+        return c_long::try_from(n).unwrap_or(c_long::MAX);
+    }
     if name == libc::_SC_PHYS_PAGES || name == libc::_SC_AVPHYS_PAGES {
         let errno = unsafe { *libc::__errno_location() };
         if let Some(p) = pages(name == libc::_SC_AVPHYS_PAGES) {
@@ -441,3 +458,67 @@ macro_rules! pages_hook {
 
 pages_hook!(get_phys_pages, GET_PHYS_PAGES, false, libc::_SC_PHYS_PAGES);
 pages_hook!(get_avphys_pages, GET_AVPHYS_PAGES, true, libc::_SC_AVPHYS_PAGES);
+
+/// `get_nprocs()`: glibc reads `/sys/devices/system/cpu/online` internally, out of reach of the
+/// open hooks, so the function itself answers the container's count.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn get_nprocs() -> c_int {
+    if let Some(n) = container_cpus() {
+        return c_int::try_from(n).unwrap_or(c_int::MAX);
+    }
+    // SAFETY: forwarding to the real function, or to sysconf as musl itself does.
+    match unsafe { typed::<NprocsFn>(&GET_NPROCS) } {
+        Some(f) => unsafe { f() },
+        None => c_int::try_from(unsafe { sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1),
+    }
+}
+
+/// Whether `pid` names the calling process or one of its threads.
+fn is_own_task(pid: libc::pid_t) -> bool {
+    // SAFETY: getpid has no preconditions.
+    if pid == 0 || pid == unsafe { libc::getpid() } {
+        return true;
+    }
+    let mut path = cgshim::buf::Buf::<48>::new();
+    path.push(b"/proc/self/task/");
+    path.push_u64(u64::try_from(pid).unwrap_or(0));
+    source::c_path(None, path.as_bytes()).is_some_and(|p| {
+        let fd = source::Fd(sys::openat(
+            sys::AT_FDCWD,
+            p.as_bytes().as_ptr().cast(),
+            libc::O_PATH | libc::O_CLOEXEC,
+            0,
+        ));
+        fd.0 >= 0
+    })
+}
+
+/// `sched_getaffinity`: with `CGSHIM_CPU_AFFINITY=1`, the calling process's threads get the
+/// first N CPUs of their real mask (nproc, Python, Node, the JVM and Ruby count these). Off by
+/// default: a program that pins its threads to the mask would crowd N CPUs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sched_getaffinity(pid: libc::pid_t, size: usize, mask: *mut u8) -> c_int {
+    // SAFETY: forwarding the caller's arguments to the real function.
+    let r = match unsafe { typed::<GetaffinityFn>(&SCHED_GETAFFINITY) } {
+        Some(f) => unsafe { f(pid, size, mask) },
+        None => {
+            set_errno(libc::ENOSYS);
+            -1
+        }
+    };
+    let config = env::config();
+    if r != 0
+        || mask.is_null()
+        || !config.cpu_affinity
+        || !config.enabled(cgshim::config::Feature::Cpu)
+        || !is_own_task(pid)
+    {
+        return r;
+    }
+    if let Some(n) = container_cpus() {
+        // SAFETY: the real call succeeded, so `mask` holds `size` writable bytes.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(mask, size) };
+        cgshim::read::cpulist::CpuSet::from_mask(bytes).first(n).write_mask(bytes);
+    }
+    r
+}

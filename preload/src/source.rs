@@ -23,7 +23,7 @@ pub struct RawSource {
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
 const CGROUP2_SUPER_MAGIC: i64 = 0x63677270;
-const SYSFS_MAGIC: i64 = 0x62656572;
+pub const SYSFS_MAGIC: i64 = 0x62656572;
 
 impl RawSource {
     pub fn new() -> Self {

@@ -22,6 +22,8 @@ mod nr {
     pub const MEMFD_CREATE: i64 = 319;
     pub const READLINKAT: i64 = 267;
     pub const SCHED_GETAFFINITY: i64 = 204;
+    pub const MMAP: i64 = 9;
+    pub const MUNMAP: i64 = 11;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -41,6 +43,8 @@ mod nr {
     pub const MEMFD_CREATE: i64 = 279;
     pub const READLINKAT: i64 = 78;
     pub const SCHED_GETAFFINITY: i64 = 123;
+    pub const MMAP: i64 = 222;
+    pub const MUNMAP: i64 = 215;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -65,6 +69,30 @@ unsafe fn syscall4(n: i64, a: i64, b: i64, c: i64, d: i64) -> i64 {
     unsafe {
         asm!("svc 0", in("x8") n, inlateout("x0") a => ret, in("x1") b, in("x2") c, in("x3") d,
              options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall6(n: i64, a: i64, b: i64, c: i64, d: i64, e: i64, f: i64) -> i64 {
+    let ret: i64;
+    // SAFETY: as for `syscall4`, with r8 and r9 carrying the fifth and sixth arguments.
+    unsafe {
+        asm!("syscall", inlateout("rax") n => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+             in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn syscall6(n: i64, a: i64, b: i64, c: i64, d: i64, e: i64, f: i64) -> i64 {
+    let ret: i64;
+    // SAFETY: as for `syscall4`, with x4 and x5 carrying the fifth and sixth arguments.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a => ret, in("x1") b, in("x2") c, in("x3") d,
+             in("x4") e, in("x5") f, options(nostack));
     }
     ret
 }
@@ -149,14 +177,55 @@ pub fn readlink(path: &core::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
     usize::try_from(n).ok()
 }
 
-/// The number of CPUs the calling thread may run on.
-pub fn affinity_count() -> Option<u64> {
-    let mut mask = [0u64; 128];
+/// The CPUs the calling thread may run on.
+pub fn affinity() -> Option<cgshim::read::cpulist::CpuSet> {
+    let mut mask = [0u8; cgshim::read::cpulist::MAX_CPUS / 8];
     // SAFETY: a writable mask of the given size in bytes.
-    let n = unsafe { syscall4(nr::SCHED_GETAFFINITY, 0, 1024, mask.as_mut_ptr() as i64, 0) };
-    let words = usize::try_from(n).ok()? / 8;
-    let count: u32 = mask.iter().take(words.max(1)).map(|w| w.count_ones()).sum();
-    (count > 0).then_some(u64::from(count))
+    let n = unsafe { syscall4(nr::SCHED_GETAFFINITY, 0, mask.len() as i64, mask.as_mut_ptr() as i64, 0) };
+    let set = cgshim::read::cpulist::CpuSet::from_mask(mask.get(..usize::try_from(n).ok()?)?);
+    (set.count() > 0).then_some(set)
+}
+
+/// An anonymous private mapping used as a large scratch buffer, unmapped on drop. Pages cost
+/// nothing until touched.
+pub struct Mapping {
+    ptr: *mut u8,
+    cap: usize,
+    len: usize,
+}
+
+impl Mapping {
+    pub fn new(cap: usize) -> Option<Mapping> {
+        const PROT_READ_WRITE: i64 = 0x1 | 0x2;
+        const MAP_PRIVATE_ANONYMOUS: i64 = 0x02 | 0x20;
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let p = unsafe { syscall6(nr::MMAP, 0, cap as i64, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0) };
+        if !(0..).contains(&p) && p > -4096 {
+            return None;
+        }
+        Some(Mapping { ptr: p as *mut u8, cap, len: 0 })
+    }
+
+    pub fn filled(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `cap` bytes and `len <= cap` bytes have been written.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub fn spare(&mut self) -> &mut [u8] {
+        // SAFETY: the unwritten tail of the mapping, exclusively borrowed through `self`.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(self.len), self.cap - self.len) }
+    }
+
+    pub fn advance(&mut self, n: usize) {
+        self.len = self.len.saturating_add(n).min(self.cap);
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region this value owns.
+        unsafe { syscall4(nr::MUNMAP, self.ptr as i64, self.cap as i64, 0, 0) };
+    }
 }
 
 /// The filesystem magic of an open file (`statfs.f_type`).

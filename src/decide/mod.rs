@@ -2,6 +2,7 @@
 //! container's memory looks like. Everything is read through a [`source::Source`], so every
 //! rule runs on fixture trees in tests exactly as on the live kernel in the library.
 
+pub mod cpu;
 pub mod discover;
 pub mod memory;
 pub mod snapshot;
