@@ -49,11 +49,7 @@ fn run_as_nobody(cg: &Cgroup, preload_file: &Path, program: &Path, env: &str) ->
         .expect("unshare");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{program:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "{program:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     (stdout, stderr)
 }
 
@@ -63,10 +59,7 @@ fn setuid_programs_ignore_every_cgshim_variable() {
         return;
     }
     let cg = Cgroup::new(Some(256 * MIB));
-    let scratch = Scratch(PathBuf::from(format!(
-        "/tmp/cgshim-secure-{}",
-        std::process::id()
-    )));
+    let scratch = Scratch(PathBuf::from(format!("/tmp/cgshim-secure-{}", std::process::id())));
     fs::create_dir_all(&scratch.0).unwrap();
     fs::set_permissions(&scratch.0, fs::Permissions::from_mode(0o755)).unwrap();
     let lib = scratch.0.join("libcgshim.so");
@@ -94,26 +87,13 @@ fn setuid_programs_ignore_every_cgshim_variable() {
     // preload file and logs when asked to...
     let (out, err) = run_as_nobody(&cg, &preload_file, &plain, "CGSHIM_DEBUG=1");
     assert_eq!(common::kv_u64(&parse_kv(&out), "totalram", &out), 268435456);
-    assert!(
-        err.contains("cgshim: memory: cgroup v1"),
-        "debug log expected: {err}"
-    );
+    assert!(err.contains("cgshim: memory: cgroup v1"), "debug log expected: {err}");
     // ...and switched off, it serves host values.
     let (out, err) = run_as_nobody(&cg, &preload_file, &plain, HOSTILE);
     let kv = parse_kv(&out);
-    assert_eq!(
-        common::kv_u64(&kv, "before_MemTotal", &out),
-        host_kb,
-        "CGSHIM_DISABLE=1 honoured"
-    );
-    assert_eq!(
-        common::kv_u64(&kv, "totalram", &out),
-        common::kv_u64(&kv, "raw_totalram", &out)
-    );
-    assert!(
-        !err.contains("cgshim:"),
-        "a disabled library logs nothing: {err}"
-    );
+    assert_eq!(common::kv_u64(&kv, "before_MemTotal", &out), host_kb, "CGSHIM_DISABLE=1 honoured");
+    assert_eq!(common::kv_u64(&kv, "totalram", &out), common::kv_u64(&kv, "raw_totalram", &out));
+    assert!(!err.contains("cgshim:"), "a disabled library logs nothing: {err}");
 
     // Setuid: the same environment is ignored; the cgroup's 256 MiB are served, nothing is
     // logged, and the test root is not used.
@@ -125,12 +105,6 @@ fn setuid_programs_ignore_every_cgshim_variable() {
         "virtualized despite CGSHIM_DISABLE: {out}"
     );
     assert_eq!(common::kv_u64(&kv, "totalram", &out), 268435456);
-    assert_eq!(
-        common::kv_u64(&kv, "sc_phys_pages", &out) * common::page_size(),
-        268435456
-    );
-    assert!(
-        !err.contains("cgshim"),
-        "no debug output in a setuid program: {err}"
-    );
+    assert_eq!(common::kv_u64(&kv, "sc_phys_pages", &out) * common::page_size(), 268435456);
+    assert!(!err.contains("cgshim"), "no debug output in a setuid program: {err}");
 }
