@@ -1,8 +1,9 @@
 /* nr_free_pages from /proc/vmstat and MemFree from /proc/meminfo, read back to back in one
  * process (open + one read each), ROUNDS times.
  *
- *   vmstat_free ROUNDS
+ *   vmstat_free ROUNDS [MIB]
  *
+ * MIB: first allocate and touch MIB MiB (kept until exit), so the cgroup has some usage.
  * Output: one line per round: "nr_free_pages=P MemFree=K" (K in kB).
  * Exit status 2 (message on stderr) when a call fails or a field is missing. */
 #define _GNU_SOURCE
@@ -32,6 +33,12 @@ static long long value_after(const char *buf, const char *prefix) {
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 1;
+    size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 0;
+    if (mib) {
+        char *p = malloc(mib << 20);
+        if (!p) { perror("malloc"); return 2; }
+        memset(p, 0x5a, mib << 20);
+    }
     static char v[16384], m[16384];
     for (int i = 0; i < rounds; i++) {
         slurp("/proc/vmstat", v, sizeof v);
