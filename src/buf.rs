@@ -104,20 +104,19 @@ impl<const N: usize> Buf<N> {
 
     /// Appends `value` in decimal with leading zeros up to `width` digits.
     pub fn push_u64_zero_padded(&mut self, value: u64, width: usize) {
-        let mut digits = [0u8; 20];
-        let text = format_u64(value, &mut digits);
-        for _ in text.len()..width {
-            self.push_byte(b'0');
-        }
-        self.push(text);
+        self.push_u64_aligned(value, width, b'0');
     }
 
     /// Appends `value` in decimal, right-aligned in a field of `width` characters.
     pub fn push_u64_padded(&mut self, value: u64, width: usize) {
+        self.push_u64_aligned(value, width, b' ');
+    }
+
+    fn push_u64_aligned(&mut self, value: u64, width: usize, fill: u8) {
         let mut digits = [0u8; 20];
         let text = format_u64(value, &mut digits);
         for _ in text.len()..width {
-            self.push_byte(b' ');
+            self.push_byte(fill);
         }
         self.push(text);
     }

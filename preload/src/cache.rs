@@ -85,22 +85,29 @@ fn now_ns() -> u64 {
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
-static DISCOVERY: SeqCache<{ snapshot::WORDS }, TTL_NS> = SeqCache::new();
+static DISCOVERY: SnapshotCache = SeqCache::new();
 static SAMPLES: SeqCache<{ snapshot::SAMPLE_WORDS }, VALUE_TTL_NS> = SeqCache::new();
 
-/// The cached discovery, if stored and still fresh.
-pub fn discovery() -> Option<Snapshot> {
+type SnapshotCache = SeqCache<{ snapshot::WORDS }, TTL_NS>;
+
+fn load_snapshot(cache: &SnapshotCache) -> Option<Snapshot> {
     let mut words = [0u64; snapshot::WORDS];
-    if !DISCOVERY.load(&mut words) {
-        return None;
-    }
-    Snapshot::from_words(&words)
+    cache.load(&mut words).then(|| Snapshot::from_words(&words)).flatten()
+}
+
+fn store_snapshot(cache: &SnapshotCache, s: &Snapshot) {
+    let mut words = [0u64; snapshot::WORDS];
+    s.to_words(&mut words);
+    cache.store(&words);
+}
+
+/// The cached discovery of the memory controller, if stored and still fresh.
+pub fn discovery() -> Option<Snapshot> {
+    load_snapshot(&DISCOVERY)
 }
 
 pub fn store_discovery(s: &Snapshot) {
-    let mut words = [0u64; snapshot::WORDS];
-    s.to_words(&mut words);
-    DISCOVERY.store(&words);
+    store_snapshot(&DISCOVERY, s);
     SAMPLES.clear();
 }
 
@@ -165,23 +172,17 @@ pub fn store_host_meminfo(text: &[u8]) {
     }
 }
 
-static PIDS_DISCOVERY: SeqCache<{ snapshot::WORDS }, TTL_NS> = SeqCache::new();
+static PIDS_DISCOVERY: SnapshotCache = SeqCache::new();
 static PROCS: SeqCache<1, VALUE_TTL_NS> = SeqCache::new();
 static PID_INIT: SeqCache<2, TTL_NS> = SeqCache::new();
 
 /// The cached discovery of the pids controller.
 pub fn pids_discovery() -> Option<Snapshot> {
-    let mut words = [0u64; snapshot::WORDS];
-    if !PIDS_DISCOVERY.load(&mut words) {
-        return None;
-    }
-    Snapshot::from_words(&words)
+    load_snapshot(&PIDS_DISCOVERY)
 }
 
 pub fn store_pids_discovery(s: &Snapshot) {
-    let mut words = [0u64; snapshot::WORDS];
-    s.to_words(&mut words);
-    PIDS_DISCOVERY.store(&words);
+    store_snapshot(&PIDS_DISCOVERY, s);
 }
 
 /// The task count read within the value window.
