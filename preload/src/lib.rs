@@ -357,7 +357,11 @@ fn real_sysinfo(info: *mut libc::sysinfo) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sysinfo(info: *mut libc::sysinfo) -> c_int {
     let r = real_sysinfo(info);
-    if r != 0 || info.is_null() || !env::config().enabled(cgshim::config::Feature::Sysinfo) {
+    if r != 0
+        || info.is_null()
+        || !env::config().enabled(cgshim::config::Feature::Sysinfo)
+        || !serve::files_available()
+    {
         return r;
     }
     // SAFETY: the real call succeeded, so `info` is a valid, filled struct.
@@ -391,7 +395,7 @@ pub(crate) fn page_size() -> u64 {
 
 /// The container's `_SC_PHYS_PAGES` (`avail == false`) or `_SC_AVPHYS_PAGES`, if virtualized.
 fn pages(avail: bool) -> Option<c_long> {
-    if !env::config().enabled(cgshim::config::Feature::Sysconf) {
+    if !env::config().enabled(cgshim::config::Feature::Sysconf) || !serve::files_available() {
         return None;
     }
     // SAFETY: all-zero is a valid struct sysinfo.
@@ -410,7 +414,7 @@ fn pages(avail: bool) -> Option<c_long> {
 
 /// The number of CPUs the container may use at once, if the CPU view is on.
 fn container_cpus() -> Option<u64> {
-    if !env::config().enabled(cgshim::config::Feature::Cpu) {
+    if !env::config().enabled(cgshim::config::Feature::Cpu) || !serve::files_available() {
         return None;
     }
     answers::cpu_set(&source::RawSource::new()).map(|s| s.count())

@@ -10,7 +10,7 @@ use cgshim::decide::memory::{HostMemory, MemoryView};
 use cgshim::decide::source::{Source, read_file, read_open_file};
 use cgshim::read::cpulist::CpuSet;
 use core::ffi::{CStr, c_char, c_int};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// A file we serve. The discriminant is what the fd table stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,6 +384,43 @@ impl Writer {
     }
 }
 
+/// 0: not known yet, 1: memfds can be created, 2: they cannot (a seccomp profile denies them).
+static FILES: AtomicU8 = AtomicU8::new(0);
+
+/// A sealable memfd, or `None` (remembered for the process) when the kernel or a seccomp
+/// profile refuses them.
+fn create_memfd(name: &CStr) -> Option<c_int> {
+    let mut mfd = sys::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+    if mfd == -libc::EINVAL {
+        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
+        mfd = sys::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    }
+    if mfd < 0 {
+        if FILES.swap(2, Ordering::Relaxed) != 2 {
+            log::say(&[
+                b"memfd_create is refused (errno ",
+                log::num(mfd.unsigned_abs().into()).as_bytes(),
+                b"): host values everywhere, so that files and calls agree",
+            ]);
+        }
+        return None;
+    }
+    FILES.store(1, Ordering::Relaxed);
+    Some(mfd)
+}
+
+/// Whether this process can be handed served files. The calls (`sysinfo`, `sysconf`,
+/// `get_nprocs`) answer the container's values only when the files can too: programs that mix
+/// both (Busybox `free` takes totals from `sysinfo` and cache from `/proc/meminfo`) must never
+/// see two different machines. Probed once, on first need.
+pub fn files_available() -> bool {
+    match FILES.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => create_memfd(c"cgshim:probe").map(|fd| sys::close(fd)).is_some(),
+    }
+}
+
 /// A read-only fd holding what `fill` emits: a sealed memfd, reopened read-only through
 /// `/proc/self/fd` so that `write` fails with EBADF as on procfs, at the lowest free fd number.
 fn publish(
@@ -391,20 +428,7 @@ fn publish(
     cloexec: bool,
     fill: impl FnOnce(&mut dyn FnMut(&[u8])) -> Option<()>,
 ) -> Option<c_int> {
-    let mut mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
-    if mfd == -libc::EINVAL {
-        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
-        mfd = sys::memfd_create(kind.memfd_name(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    }
-    if mfd < 0 {
-        log::say(&[
-            b"memfd_create failed (",
-            log::num(mfd.unsigned_abs().into()).as_bytes(),
-            b"): host values",
-        ]);
-        return None;
-    }
-    let mfd = Fd(mfd);
+    let mfd = Fd(create_memfd(kind.memfd_name())?);
     let mut writer = Writer { fd: mfd.0, buf: Buf::new(), failed: false };
     fill(&mut |bytes| writer.push(bytes))?;
     writer.flush();
