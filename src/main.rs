@@ -1,59 +1,188 @@
-//! The `cgshim` command: for now, `cgshim show --meminfo` prints exactly the `/proc/meminfo`
-//! that `libcgshim.so` would serve to a process in the caller's cgroup.
+//! The `cgshim` command: run a program with `libcgshim.so` preloaded (`exec`), explain what a
+//! process here sees and why (`show`), and put the library into an image or take it out again
+//! (`install`, `uninstall`). It shares every rule with the library through the pure core.
+mod cli;
 mod std_source;
 
-use cgshim::buf::Buf;
-use cgshim::decide::discover::{self, MEMORY};
-use cgshim::decide::memory::{self, HostMemory};
+use cgshim::decide::source::Source;
+use clap::{Args, Parser, Subcommand};
+use cli::report::{self, Env, Live};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std_source::StdSource;
 
-const USAGE: &str = "usage: cgshim show --meminfo | cgshim --version";
+/// Containers see their own memory and CPUs: the companion command of libcgshim.so.
+#[derive(Parser)]
+#[command(
+    name = "cgshim",
+    version,
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+#[command(
+    after_help = "Exit status: 0 on success, 1 when a command fails, 2 on a usage error. `cgshim exec` \
+                        exits with the program's own status (125: no library, 126: the program cannot run, \
+                        127: not found)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Exec(ExecArgs),
+    Show(ShowArgs),
+    Install(InstallArgs),
+    Uninstall(UninstallArgs),
+}
+
+/// Run PROGRAM with libcgshim.so first in LD_PRELOAD (existing entries are kept).
+///
+/// cgshim replaces itself with the program (exec), so the exit status, signals, stdio and the
+/// cgroup are the program's own. The library is --lib, else libcgshim.so next to the cgshim
+/// binary, else <binary dir>/../lib/libcgshim.so, else /usr/local/lib or /usr/lib. A statically
+/// linked or Go program gets a warning (the library cannot reach it) and still runs.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+#[command(override_usage = "cgshim exec [--lib PATH] [--] PROGRAM [ARGS]...")]
+#[command(after_help = "Exit status: the program's; 2 on a usage error, 125 when no library is found, \
+                        126 when PROGRAM cannot be executed, 127 when it is not found.")]
+struct ExecArgs {
+    /// The libcgshim.so to preload.
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// The program (looked up in PATH) and its arguments. Everything after PROGRAM is passed on.
+    #[arg(value_name = "PROGRAM", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+/// Show what a process here sees with the library, and why.
+///
+/// The cgroup found (version, layout, directory), every level's limit, high, usage and swap
+/// limit with the file each came from, the effective limit and who set it, the /proc/meminfo,
+/// sysinfo and sysconf values the library serves, the CPU quota, N and the CPU set, the
+/// container's uptime and task count, and which files and calls are virtualized. When the
+/// library passes the kernel's values through, it says why. Kernel files are read with raw
+/// system calls, so the answer is right even when cgshim itself runs with the library preloaded.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+struct ShowArgs {
+    /// Print one JSON object (schema_version 1; fields documented in docs/cli.md).
+    #[arg(long, conflicts_with = "meminfo")]
+    json: bool,
+    /// Print exactly the /proc/meminfo the library serves here.
+    #[arg(long)]
+    meminfo: bool,
+    /// Read kernel files (/proc/self/cgroup, mountinfo, cgroup files, /proc/meminfo) under DIR
+    /// instead of / (test trees; default: $CGSHIM_SYSROOT when set, as the library does).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+/// Install libcgshim.so into PREFIX/lib, optionally preloaded through /etc/ld.so.preload.
+///
+/// The library is copied atomically (a temp file, fsync, rename). With --preload-file, the line
+/// PREFIX/lib/libcgshim.so is added to /etc/ld.so.preload (once; every other line is kept), so
+/// every program loads the library. The preload line is only added after the installed copy has been loaded into /bin/true:
+/// a library in /etc/ld.so.preload that cannot load breaks every program. On musl (Alpine),
+/// which has no /etc/ld.so.preload, --preload-file refuses and prints the ENV LD_PRELOAD line to
+/// use instead. Works in a Dockerfile RUN; `cgshim uninstall` takes everything back out.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+struct InstallArgs {
+    /// Installation prefix: the library goes to PREFIX/lib/libcgshim.so.
+    #[arg(long, value_name = "DIR", default_value = "/usr/local")]
+    prefix: PathBuf,
+    /// Also add PREFIX/lib/libcgshim.so as a line of /etc/ld.so.preload (glibc only).
+    #[arg(long)]
+    preload_file: bool,
+    /// Install into the system tree under DIR (an image being assembled) instead of /.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// The libcgshim.so to install (default: found as for `cgshim exec`).
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+}
+
+/// Remove what `cgshim install` added.
+///
+/// That is PREFIX/lib/libcgshim.so and its /etc/ld.so.preload line. The rest of /etc/ld.so.preload is restored byte for byte; the file is deleted when install
+/// had created it.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+struct UninstallArgs {
+    /// The prefix given to install.
+    #[arg(long, value_name = "DIR", default_value = "/usr/local")]
+    prefix: PathBuf,
+    /// The root given to install.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["--version"] | ["-V"] => {
-            println!("cgshim {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        ["--help"] | ["-h"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        ["show", "--meminfo"] => show_meminfo(),
-        _ => {
-            eprintln!("cgshim: unrecognised arguments {args:?}\n{USAGE}");
-            ExitCode::from(2)
-        }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Exec(a) => cli::exec::run(a.lib.as_deref(), &a.command),
+        Command::Show(a) => show(&a),
+        Command::Install(a) => cli::install::exit(cli::install::install(&cli::install::InstallOptions {
+            prefix: &a.prefix,
+            preload_file: a.preload_file,
+            root: &a.root,
+            lib: a.lib.as_deref(),
+        })),
+        Command::Uninstall(a) => cli::install::exit(cli::install::uninstall(&a.prefix, &a.root)),
     }
 }
 
-fn show_meminfo() -> ExitCode {
-    let src = StdSource::new("/");
-    let host_text = match std::fs::read("/proc/meminfo") {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cgshim: cannot read /proc/meminfo: {e}");
+fn show(args: &ShowArgs) -> ExitCode {
+    let root = args
+        .root
+        .clone()
+        .or_else(|| std::env::var_os("CGSHIM_SYSROOT").filter(|v| !v.is_empty()).map(PathBuf::from));
+    match root {
+        Some(root) if !root.is_dir() => {
+            eprintln!("cgshim: {}: not a directory", root.display());
+            ExitCode::from(2)
+        }
+        // A test tree holds plain files, read like the library reads them under CGSHIM_SYSROOT.
+        Some(root) => {
+            let root = std::path::absolute(&root).unwrap_or(root);
+            show_with(&StdSource::new(&root), Some(&root), args)
+        }
+        None => show_with(&cli::raw::RawFsSource, None, args),
+    }
+}
+
+fn show_with<S: Source>(src: &S, root: Option<&Path>, args: &ShowArgs) -> ExitCode {
+    let env = Env::from_process();
+    let out = if args.meminfo {
+        let Some(host) = report::host_meminfo(src) else {
+            eprintln!("cgshim: cannot read /proc/meminfo");
             return ExitCode::FAILURE;
+        };
+        let memory = report::memory(src, Some(&host), None);
+        let (text, why) = if root.is_none() && !cli::raw::memfd_allowed() {
+            (host, Some(report::memfd_refused()))
+        } else {
+            report::served_meminfo(&host, &memory.view, &env.config())
+        };
+        if let Some(why) = why {
+            eprintln!("cgshim: the host's values are served ({}: {})", why.code, why.message);
         }
+        text
+    } else {
+        let report = report::gather(src, root.map(Path::to_path_buf), env, Live::read());
+        if args.json { cli::render::json(&report) } else { cli::render::text_report(&report) }.into_bytes()
     };
-    let Some(host) = HostMemory::from_meminfo(&host_text) else {
-        eprintln!("cgshim: /proc/meminfo has no MemTotal line");
-        return ExitCode::FAILURE;
-    };
-    let view = discover::find(&src, &MEMORY)
-        .map_err(|why| why.describe().to_string())
-        .and_then(|cg| memory::read(&src, &cg, host).map_err(|why| format!("{why:?}")));
-    let mut out = Buf::<16384>::new();
-    match view {
-        Ok(view) if cgshim::show::meminfo::render(&host_text, &view, &mut out).is_some() => {
-            print!("{}", String::from_utf8_lossy(out.as_bytes()));
-        }
-        Ok(_) => print!("{}", String::from_utf8_lossy(&host_text)),
-        Err(why) => {
-            eprintln!("cgshim: host values are served ({why})");
-            print!("{}", String::from_utf8_lossy(&host_text));
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("cgshim: cannot write the output: {e}");
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS

@@ -417,7 +417,7 @@ pub fn files_available() -> bool {
     match FILES.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
-        _ => create_memfd(c"cgshim:probe").map(|fd| sys::close(fd)).is_some(),
+        _ => create_memfd(c"cgshim:probe").map(sys::close).is_some(),
     }
 }
 

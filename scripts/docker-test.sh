@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# The Docker suite: libcgshim.so and the cgshim CLI inside real containers, limited by the engine
+# itself (--memory, --memory-swap, --cpus, --cpuset-cpus, cgroup namespaces, seccomp).
+#
+#   1. cargo build --release; compiles scripts/docker/probe.c on the host, dynamically linked
+#      (a static binary makes its own system calls, out of any preload library's reach).
+#   2. A base image without any registry: debootstrap --variant=minbase of Debian bookworm from
+#      the mirror apt already uses, imported as cgshim-test-base:bookworm. Built once per machine
+#      (kept while the image exists; CGSHIM_DOCKER_REBUILD_BASE=1 rebuilds it).
+#   3. Dockerfile.test, stages "test" (LD_PRELOAD) and "preload-file" (/etc/ld.so.preload via
+#      `cgshim install --preload-file`), from a context holding only the files it copies.
+#   4. The matrix: one container per case. scripts/docker/check.sh runs real programs in it and
+#      prints ok:/FAIL:/skip: lines against the expectations passed in with -e. A case whose limit
+#      this engine refuses (docker create fails) or drops (docker create warns about it) is
+#      skipped with the engine's exact words; no assertion is ever relaxed.
+#
+# The memfd case uses scripts/docker/seccomp-deny-memfd.json: every system call allowed except
+# memfd_create, which fails with EPERM (deliberately nothing else, so that only memfd differs
+# from the default profile the other cases run under).
+#
+# As root on a host without swap it enables a 384 MiB swap file for the run (removed on exit),
+# so that the swap allowance (256 MiB) is visible and differs from the host's swap;
+# CGSHIM_DOCKER_SWAPFILE=0 turns that off. Exits 0 only when every check passed; the last line
+# is "N passed, M failed". Needs: docker, cargo, gcc, and (first run only) debootstrap + root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BASE_IMAGE=cgshim-test-base:bookworm
+IMAGE=cgshim-test:latest
+PRELOAD_IMAGE=cgshim-test:preload-file
+SUITE=bookworm
+LIB_IN_IMAGE=/opt/cgshim/libcgshim.so
+SECCOMP_DENY_MEMFD=$ROOT/scripts/docker/seccomp-deny-memfd.json
+CASE_TIMEOUT=180
+MIB=$((1024 * 1024))
+
+say() { echo "docker-test: $*"; }
+die() { echo "docker-test: error: $*" >&2; exit 2; }
+
+WORK=$(mktemp -d /var/tmp/cgshim-docker-test.XXXXXX)
+SWAPFILE=""
+ROOTFS=""
+cleanup() {
+    local ids
+    ids=$(docker ps -aq --filter "label=cgshim-docker-test=$$" 2>/dev/null || true)
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+    if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
+        awk -v d="$ROOTFS" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+        rm -rf --one-file-system "$ROOTFS"
+    fi
+    if [ -n "$SWAPFILE" ]; then
+        if swapoff "$SWAPFILE" 2>/dev/null; then
+            rm -f "$SWAPFILE"
+        else
+            say "warning: swapoff $SWAPFILE failed; run: swapoff $SWAPFILE && rm $SWAPFILE"
+        fi
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+started=$(date +%s)
+
+# ---------------------------------------------------------------------------------------------
+# 0. The engine
+# ---------------------------------------------------------------------------------------------
+if ! docker info >"$WORK/info" 2>&1; then
+    die "no usable Docker engine: $(grep -v '^ *$' "$WORK/info" | tail -n1)"
+fi
+say "engine: $(docker version --format 'server {{.Server.Version}}' 2>/dev/null);" \
+    "$(docker info --format 'cgroup v{{.CgroupVersion}}, {{.CgroupDriver}} driver, {{.Driver}}, security {{join .SecurityOptions " "}}' 2>/dev/null)"
+
+# ---------------------------------------------------------------------------------------------
+# 1. The library, the CLI and the probe
+# ---------------------------------------------------------------------------------------------
+say "cargo build --release --workspace"
+cargo build --release --workspace --quiet
+mkdir -p target/docker-test
+gcc -O2 -Wall -Wextra -o target/docker-test/probe scripts/docker/probe.c
+readelf -d target/docker-test/probe | grep -q 'NEEDED.*libc\.so\.6' || die "target/docker-test/probe is not dynamically linked against libc.so.6"
+
+# ---------------------------------------------------------------------------------------------
+# 2. The base image, without a registry
+# ---------------------------------------------------------------------------------------------
+debian_mirror() {
+    local m=${CGSHIM_DEBIAN_MIRROR:-}
+    if [ -z "$m" ]; then
+        m=$({
+            cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+                awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; break } }'
+            cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }'
+        } | grep -E '/debian/?$' | head -n1 || true)
+    fi
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+if [ "${CGSHIM_DOCKER_REBUILD_BASE:-0}" = 1 ] && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    docker image rm -f "$BASE_IMAGE" >/dev/null
+fi
+if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    say "base image $BASE_IMAGE exists (built $(docker image inspect -f '{{.Created}}' "$BASE_IMAGE" | cut -c1-19)); reusing it"
+else
+    [ "$(id -u)" = 0 ] || die "building $BASE_IMAGE needs root (debootstrap)"
+    if ! command -v debootstrap >/dev/null; then
+        command -v apt-get >/dev/null || die "debootstrap is missing and there is no apt-get to install it"
+        say "installing debootstrap (apt-get install debootstrap)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >"$WORK/apt.log" 2>&1 ||
+            { cat "$WORK/apt.log"; die "apt-get install debootstrap failed"; }
+    fi
+    mirror=$(debian_mirror)
+    ROOTFS=$(mktemp -d /var/tmp/cgshim-rootfs.XXXXXX)
+    say "building $BASE_IMAGE: debootstrap --variant=minbase --include=procps,busybox,python3 $SUITE <dir> $mirror"
+    t0=$(date +%s)
+    if ! debootstrap --variant=minbase --include=procps,busybox,python3 "$SUITE" "$ROOTFS" "$mirror" >"$WORK/debootstrap.log" 2>&1; then
+        tail -n 30 "$WORK/debootstrap.log"
+        [ -f "$ROOTFS/debootstrap/debootstrap.log" ] && tail -n 30 "$ROOTFS/debootstrap/debootstrap.log"
+        die "debootstrap failed (mirror $mirror; set CGSHIM_DEBIAN_MIRROR to use another)"
+    fi
+    rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/debootstrap
+    tar --numeric-owner -C "$ROOTFS" -c . |
+        docker import -m "debootstrap --variant=minbase --include=procps,busybox,python3 $SUITE $mirror" \
+            -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf --one-file-system "$ROOTFS"
+    ROOTFS=""
+    say "base image $BASE_IMAGE built in $(($(date +%s) - t0)) s ($(docker image inspect -f '{{.Size}}' "$BASE_IMAGE" | awk '{ printf "%d MiB", $1 / 1048576 }'))"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 3. The test images, from a context holding only what Dockerfile.test copies
+# ---------------------------------------------------------------------------------------------
+ctx=$WORK/context
+mkdir -p "$ctx/target/release" "$ctx/target/docker-test" "$ctx/scripts/docker"
+cp target/release/libcgshim.so target/release/cgshim "$ctx/target/release/"
+cp target/docker-test/probe "$ctx/target/docker-test/"
+cp scripts/docker/check.sh scripts/docker/install-preload.sh "$ctx/scripts/docker/"
+for target in test preload-file; do
+    tag=$IMAGE
+    [ "$target" = test ] || tag=$PRELOAD_IMAGE
+    if ! docker build -f Dockerfile.test --build-arg "BASE=$BASE_IMAGE" --target "$target" -t "$tag" "$ctx" >"$WORK/build-$target.log" 2>&1; then
+        tail -n 40 "$WORK/build-$target.log"
+        die "docker build --target $target failed"
+    fi
+    say "built $tag (Dockerfile.test --target $target, BASE=$BASE_IMAGE)"
+done
+docker image prune -f --filter label=org.cgshim.test=1 >/dev/null # earlier builds' untagged layers
+route=$(docker run --rm "$PRELOAD_IMAGE" cat /opt/cgshim-test/install-route | head -n1)
+say "preload-file image: /etc/ld.so.preload route = $route"
+
+# ---------------------------------------------------------------------------------------------
+# 4. What the host has, and the expectations derived from it
+# ---------------------------------------------------------------------------------------------
+expand_cpus() {
+    local part out=""
+    for part in ${1//,/ }; do
+        case $part in
+        *-*) out="$out $(seq -s ' ' "${part%-*}" "${part#*-}")" ;;
+        *) out="$out $part" ;;
+        esac
+    done
+    echo $out
+}
+# cpu_list "0 1 2 5" → 0-2,5
+cpu_list() {
+    local out="" start="" prev="" c
+    for c in $1 ""; do
+        if [ -n "$prev" ] && [ -n "$c" ] && [ "$c" = $((prev + 1)) ]; then prev=$c; continue; fi
+        if [ -n "$start" ]; then
+            [ "$start" = "$prev" ] && out="$out,$start" || out="$out,$start-$prev"
+        fi
+        start=$c
+        prev=$c
+    done
+    echo "${out#,}"
+}
+first_cpus() { cpu_list "$(expand_cpus "$1" | tr ' ' '\n' | head -n "$2" | tr '\n' ' ')"; }
+
+HOST_ONLINE=$(cat /sys/devices/system/cpu/online)
+HOST_CPUS=$(expand_cpus "$HOST_ONLINE" | wc -w)
+FIRST_CPU=$(expand_cpus "$HOST_ONLINE" | awk '{ print $1 }')
+LAST_CPU=$(expand_cpus "$HOST_ONLINE" | awk '{ print $NF }')
+host_swap_bytes() { awk '$1 == "SwapTotal:" { printf "%.0f\n", $2 * 1024 }' /proc/meminfo; }
+
+if [ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ] || [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+    SWAP_ACCOUNTING=1
+else
+    SWAP_ACCOUNTING=0
+fi
+
+if [ "$(host_swap_bytes)" = 0 ] && [ "$(id -u)" = 0 ] && [ "${CGSHIM_DOCKER_SWAPFILE:-1}" != 0 ]; then
+    SWAPFILE=/var/tmp/cgshim-docker-swap.$$
+    if dd if=/dev/zero of="$SWAPFILE" bs=1M count=384 status=none && chmod 600 "$SWAPFILE" &&
+        mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" 2>"$WORK/swapon.err"; then
+        say "the host had no swap: enabled a 384 MiB swap file for this run ($SWAPFILE, removed on exit)"
+    else
+        say "the host has no swap and a swap file could not be enabled ($(cat "$WORK/swapon.err" 2>/dev/null)): swap is expected to be 0"
+        rm -f "$SWAPFILE"
+        SWAPFILE=""
+    fi
+fi
+say "host: CPUs online $HOST_ONLINE ($HOST_CPUS), MemTotal $(awk '$1 == "MemTotal:" { printf "%.0f", $2 * 1024 }' /proc/meminfo) bytes," \
+    "swap $(host_swap_bytes) bytes, swap accounting $([ "$SWAP_ACCOUNTING" = 1 ] && echo on || echo off)"
+
+# ---------------------------------------------------------------------------------------------
+# 5. The matrix
+# ---------------------------------------------------------------------------------------------
+passed=0
+failed=0
+skipped=()
+failed_cases=()
+ncase=0
+
+# run_case NAME IMAGE MODE MEM SWAP_LIMIT CPUS CPU_LIST AFFINITY UPTIME MEMFD -- DOCKER_FLAGS...
+#   MEM: bytes | host      SWAP_LIMIT: bytes | none (the host's swap)
+#   MODE: env (LD_PRELOAD) | file (/etc/ld.so.preload)
+run_case() {
+    local name=$1 image=$2 mode=$3 mem=$4 swap_limit=$5 cpus=$6 cpu_list=$7 aff=$8 uptime=$9 memfd=${10}
+    shift 11
+    local flags=("$@") env_flags=() hs swap_bytes id rc=0 out=$WORK/case.out
+    ncase=$((ncase + 1))
+    hs=$(host_swap_bytes)
+    if [ "$swap_limit" = none ] || [ "$swap_limit" -ge "$hs" ]; then swap_bytes=$hs; else swap_bytes=$swap_limit; fi
+    [ "$mode" = env ] && env_flags+=(-e "LD_PRELOAD=$LIB_IN_IMAGE")
+    echo
+    echo "== case $ncase: $name"
+    echo "   docker run ${flags[*]} ${image}  (expect mem=$mem swap=$swap_bytes cpus=$cpus [$cpu_list] affinity=$aff uptime=$uptime memfd=$memfd, library via $mode)"
+    if ! id=$(docker create --label "cgshim-docker-test=$$" "${flags[@]}" "${env_flags[@]}" \
+        -e "CASE=$name" -e "CGSHIM_TEST_MODE=$mode" -e "EXPECT_MEM_BYTES=$mem" \
+        -e "EXPECT_SWAP_LIMIT=$swap_limit" -e "EXPECT_SWAP_BYTES=$swap_bytes" -e "EXPECT_CPUS=$cpus" \
+        -e "EXPECT_CPU_LIST=$cpu_list" -e "EXPECT_AFFINITY_CPUS=$aff" -e "EXPECT_UPTIME=$uptime" \
+        -e "EXPECT_MEMFD=$memfd" "$image" /opt/cgshim-test/check.sh 2>"$WORK/create.err"); then
+        echo "skip: $name: the engine refused it: $(tr '\n' ' ' <"$WORK/create.err")"
+        skipped+=("$name: refused by the engine: $(tr '\n' ' ' <"$WORK/create.err")")
+        return 0
+    fi
+    # The engine accepted the container but may have dropped a limit with a warning (e.g. no swap
+    # accounting: "Memory limited without swap."). Skip the case when a warning is about a limit
+    # it asks for; any other warning is printed and the case runs.
+    local warning
+    while IFS= read -r warning; do
+        if dropped_limit "$warning" "${flags[@]}"; then
+            docker rm -f "$id" >/dev/null
+            echo "skip: $name: the engine did not apply a limit: $warning"
+            skipped+=("$name: not applied by the engine: $warning")
+            return 0
+        fi
+        echo "   note: $name: the engine warned: $warning"
+    done < <(grep -i 'warning' "$WORK/create.err" || true)
+    timeout "$CASE_TIMEOUT" docker start -a "$id" >"$out" 2>&1 || rc=$?
+    docker rm -f "$id" >/dev/null 2>&1 || true
+    sed 's/^/   /' "$out"
+    local p f
+    p=$(grep -c '^ok:' "$out" || true)
+    f=$(grep -c '^FAIL:' "$out" || true)
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        echo "   FAIL: $name: the container exited $rc without a FAIL line$([ "$rc" = 124 ] && echo " (timed out after $CASE_TIMEOUT s)")"
+        f=1
+    elif [ "$rc" = 0 ] && ! grep -q '^done:' "$out"; then
+        echo "   FAIL: $name: check.sh did not finish"
+        f=1
+    fi
+    while IFS= read -r line; do echo "${line#"skip: $name: "}"; done < <(grep '^skip:' "$out" || true) >>"$WORK/skipped-checks"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" = 0 ] || failed_cases+=("$name ($f failed)")
+}
+
+# dropped_limit WARNING FLAGS...: does the engine's warning say it dropped a limit we asked for?
+dropped_limit() {
+    local w=$1 flag
+    shift
+    for flag in "$@"; do
+        case $flag in
+        --memory-swap=* | --memory-swappiness=*) grep -qi 'swap' <<<"$w" && return 0 ;;
+        --memory=*) grep -i 'memory' <<<"$w" | grep -qvi 'swap' && return 0 ;;
+        --cpus=*) grep -Eqi 'cpu|cfs|quota|period' <<<"$w" && return 0 ;;
+        --cpuset-cpus=*) grep -qi 'cpuset' <<<"$w" && return 0 ;;
+        --cgroupns=*) grep -qi 'namespace' <<<"$w" && return 0 ;;
+        esac
+    done
+    return 1
+}
+
+MEM=$((256 * MIB))
+# Docker without --memory-swap gives a memory-limited container as much swap as memory
+# (memsw = 2 x memory); without swap accounting the container has no swap at all.
+if [ "$SWAP_ACCOUNTING" = 1 ]; then DEFAULT_SWAP=$MEM; else DEFAULT_SWAP=0; fi
+ONE=$(first_cpus "$HOST_ONLINE" 1)
+
+# The limits, under each cgroup namespace mode (v1 engines default to host, v2 to private).
+for ns in host private; do
+    run_case "memory=256m cgroupns=$ns" "$IMAGE" env "$MEM" "$DEFAULT_SWAP" "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed -- \
+        --cgroupns="$ns" --memory=256m
+    run_case "memory=256m memory-swap=512m cgroupns=$ns" "$IMAGE" env "$MEM" $((512 * MIB - MEM)) "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed -- \
+        --cgroupns="$ns" --memory=256m --memory-swap=512m
+    run_case "cpus=0.5 cgroupns=$ns" "$IMAGE" env host none 1 "$ONE" "$HOST_CPUS" container allowed -- \
+        --cgroupns="$ns" --cpus=0.5
+    run_case "cpuset-cpus=$FIRST_CPU cgroupns=$ns" "$IMAGE" env host none 1 "$FIRST_CPU" 1 container allowed -- \
+        --cgroupns="$ns" --cpuset-cpus="$FIRST_CPU"
+    run_case "no limits cgroupns=$ns" "$IMAGE" env host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed -- \
+        --cgroupns="$ns"
+done
+
+# Swap corner cases, a CPU other than the first, the host's PID namespace.
+run_case "memory=256m memory-swap=-1 (unlimited swap: the host's)" "$IMAGE" env "$MEM" none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed -- \
+    --memory=256m --memory-swap=-1
+run_case "memory=256m memory-swappiness=0 (no swap)" "$IMAGE" env "$MEM" 0 "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed -- \
+    --memory=256m --memory-swappiness=0
+if [ "$LAST_CPU" != "$FIRST_CPU" ]; then
+    run_case "cpuset-cpus=$LAST_CPU memory=256m (real CPU numbers kept)" "$IMAGE" env "$MEM" "$DEFAULT_SWAP" 1 "$LAST_CPU" 1 container allowed -- \
+        --memory=256m --cpuset-cpus="$LAST_CPU"
+fi
+run_case "memory=256m cpus=0.5 pid=host (uptime: the host's)" "$IMAGE" env "$MEM" "$DEFAULT_SWAP" 1 "$ONE" "$HOST_CPUS" host allowed -- \
+    --memory=256m --cpus=0.5 --pid=host
+
+# seccomp: Docker's default profile (memfd_create allowed) is what every case above runs under;
+# here a profile denies memfd_create. The library cannot serve files then, so it fails open
+# everywhere, calls included: every answer is the host's (and the files and calls still agree).
+run_case "seccomp denies memfd_create, memory=256m cpuset-cpus=$FIRST_CPU" "$IMAGE" env host none "$HOST_CPUS" "$HOST_ONLINE" 1 host denied -- \
+    --security-opt seccomp="$SECCOMP_DENY_MEMFD" --memory=256m --cpuset-cpus="$FIRST_CPU"
+
+# /etc/ld.so.preload (cgshim install --preload-file), no LD_PRELOAD.
+run_case "ld.so.preload memory=256m memory-swap=512m cpus=0.5" "$PRELOAD_IMAGE" file "$MEM" $((512 * MIB - MEM)) 1 "$ONE" "$HOST_CPUS" container allowed -- \
+    --memory=256m --memory-swap=512m --cpus=0.5
+run_case "ld.so.preload no limits" "$PRELOAD_IMAGE" file host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed --
+run_case "ld.so.preload + seccomp denies memfd_create, memory=256m cpus=0.5" "$PRELOAD_IMAGE" file host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" host denied -- \
+    --security-opt seccomp="$SECCOMP_DENY_MEMFD" --memory=256m --cpus=0.5
+
+# ---------------------------------------------------------------------------------------------
+echo
+say "$ncase cases in $(($(date +%s) - started)) s"
+for s in ${skipped[@]+"${skipped[@]}"}; do echo "skipped case: $s"; done
+if [ -s "$WORK/skipped-checks" ]; then
+    sort "$WORK/skipped-checks" | uniq -c | while read -r n reason; do echo "skipped check ($n cases): $reason"; done
+fi
+for c in ${failed_cases[@]+"${failed_cases[@]}"}; do echo "failed case: $c"; done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
