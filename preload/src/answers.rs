@@ -162,9 +162,12 @@ pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
 /// The pids controller's directory, cached like the memory controller's.
 fn pids_dir(src: &RawSource) -> Option<CgroupDir> {
     if !src.rooted()
-        && let Some(Snapshot::Found { cg, .. }) = cache::pids_discovery()
+        && let Some(cached) = cache::pids_discovery()
     {
-        return Some(cg);
+        return match cached {
+            Snapshot::Found { cg, .. } => Some(cg),
+            Snapshot::NotFound(_) => None,
+        };
     }
     let found = discover::find(src, &tasks::PIDS);
     let snapshot = match &found {
