@@ -1111,3 +1111,19 @@ fn node_follows_the_quota() {
     );
     f.finish("node");
 }
+
+/// procps keeps `/proc/stat` open as a `FILE*` and calls `rewind()` before each sample (top's
+/// `%Cpu(s)`, vmstat's us/sy/id): glibc seeks internally there, so without the stdio hooks a served
+/// `/proc/stat` would freeze at its first sample and show a busy machine as idle.
+#[test]
+fn stdio_rewind_of_proc_stat_sees_new_ticks() {
+    let prog = c_program("stat_rewind");
+    for mode in ["rewind", "fseek", "fseeko"] {
+        // Pinned to CPU 0, so the shown set is {0} and the spinning lands in its ticks.
+        let out = run_plain(&["taskset", "-c", "0", prog.to_str().unwrap(), mode], true, &[]);
+        let kv = parse_kv(out.ok());
+        let s: Vec<u64> = (0..3).map(|i| kv_u64(&kv, &format!("sample{i}"), mode)).collect();
+        // 300 ms of spinning is about 30 ticks at 100 Hz; a frozen file gives 0.
+        assert!(s[1] >= s[0] + 10 && s[2] >= s[1] + 10, "{mode}: busy ticks did not advance: {s:?}");
+    }
+}

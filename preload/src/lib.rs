@@ -41,6 +41,9 @@ type SysinfoFn = unsafe extern "C" fn(*mut libc::sysinfo) -> c_int;
 type SysconfFn = unsafe extern "C" fn(c_int) -> c_long;
 type PagesFn = unsafe extern "C" fn() -> c_long;
 type NprocsFn = unsafe extern "C" fn() -> c_int;
+type RewindFn = unsafe extern "C" fn(*mut libc::FILE);
+type FseekFn = unsafe extern "C" fn(*mut libc::FILE, c_long, c_int) -> c_int;
+type FseekoFn = unsafe extern "C" fn(*mut libc::FILE, i64, c_int) -> c_int;
 type GetaffinityFn = unsafe extern "C" fn(libc::pid_t, usize, *mut u8) -> c_int;
 
 static OPEN: Real = Real::new(c"open");
@@ -64,6 +67,10 @@ static SYSCONF: Real = Real::new(c"sysconf");
 static GET_PHYS_PAGES: Real = Real::new(c"get_phys_pages");
 static GET_AVPHYS_PAGES: Real = Real::new(c"get_avphys_pages");
 static GET_NPROCS: Real = Real::new(c"get_nprocs");
+static REWIND: Real = Real::new(c"rewind");
+static FSEEK: Real = Real::new(c"fseek");
+static FSEEKO: Real = Real::new(c"fseeko");
+static FSEEKO64: Real = Real::new(c"fseeko64");
 static SCHED_GETAFFINITY: Real = Real::new(c"sched_getaffinity");
 
 fn set_errno(e: c_int) {
@@ -526,3 +533,72 @@ pub unsafe extern "C" fn sched_getaffinity(pid: libc::pid_t, size: usize, mask: 
     }
     r
 }
+
+/// After a stdio rewind of a served file, the fd under the stream gets fresh content: procps
+/// (`top`, `vmstat`) keeps `/proc/stat` open as a `FILE*` and calls `rewind` before every sample,
+/// and glibc's `rewind` seeks internally, out of reach of the `lseek` hook.
+///
+/// # Safety
+/// `stream` is a valid stream the caller has just repositioned to the start.
+unsafe fn refresh_stream(stream: *mut libc::FILE) {
+    if stream.is_null() {
+        return;
+    }
+    // SAFETY: a valid stream (the caller's contract).
+    let fd = unsafe { libc::fileno(stream) };
+    if fdtable::maybe_tracked(fd) {
+        serve::refresh(fd);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rewind(stream: *mut libc::FILE) {
+    // SAFETY: forwarding the caller's stream to the real rewind, then refreshing what it reads.
+    unsafe {
+        if let Some(f) = typed::<RewindFn>(&REWIND) {
+            f(stream);
+            refresh_stream(stream);
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fseek(stream: *mut libc::FILE, offset: c_long, whence: c_int) -> c_int {
+    // SAFETY: forwarding the caller's arguments to the real fseek.
+    let r = match unsafe { typed::<FseekFn>(&FSEEK) } {
+        Some(f) => unsafe { f(stream, offset, whence) },
+        None => {
+            set_errno(libc::ENOSYS);
+            -1
+        }
+    };
+    if r == 0 && offset == 0 && whence == libc::SEEK_SET {
+        // SAFETY: the stream was just repositioned to its start.
+        unsafe { refresh_stream(stream) };
+    }
+    r
+}
+
+macro_rules! fseeko_hook {
+    ($name:ident, $primary:ident, $fallback:ident) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(stream: *mut libc::FILE, offset: i64, whence: c_int) -> c_int {
+            // SAFETY: forwarding the caller's arguments to the real function (64-bit `off_t`).
+            let r = match unsafe { typed::<FseekoFn>(&$primary).or_else(|| typed::<FseekoFn>(&$fallback)) } {
+                Some(f) => unsafe { f(stream, offset, whence) },
+                None => {
+                    set_errno(libc::ENOSYS);
+                    -1
+                }
+            };
+            if r == 0 && offset == 0 && whence == libc::SEEK_SET {
+                // SAFETY: the stream was just repositioned to its start.
+                unsafe { refresh_stream(stream) };
+            }
+            r
+        }
+    };
+}
+
+fseeko_hook!(fseeko, FSEEKO, FSEEKO64);
+fseeko_hook!(fseeko64, FSEEKO64, FSEEKO);
