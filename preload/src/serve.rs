@@ -225,7 +225,12 @@ pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind)
     let host = if kind == Kind::Meminfo && literal && !src.rooted() && cache::host_meminfo(&mut cached) {
         HostData::Small(cached)
     } else {
-        let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+        // Kernel files are regular files; anything else (a FIFO named `meminfo`) is left to the
+        // real function untouched.
+        if !sys::is_regular_file(dirfd, path) {
+            return None;
+        }
+        let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK, 0);
         if real < 0 {
             return None;
         }

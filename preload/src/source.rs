@@ -56,7 +56,8 @@ impl Source for RawSource {
         let fd = sys::openat(
             sys::AT_FDCWD,
             p.as_bytes().as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            // O_NONBLOCK: a FIFO put in place of a kernel file must not hang the program.
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             0,
         );
         if fd < 0 {

@@ -23,6 +23,7 @@ mod nr {
     pub const READLINKAT: i64 = 267;
     pub const SCHED_GETAFFINITY: i64 = 204;
     pub const MMAP: i64 = 9;
+    pub const NEWFSTATAT: i64 = 262;
     pub const MUNMAP: i64 = 11;
 }
 
@@ -44,6 +45,7 @@ mod nr {
     pub const READLINKAT: i64 = 78;
     pub const SCHED_GETAFFINITY: i64 = 123;
     pub const MMAP: i64 = 222;
+    pub const NEWFSTATAT: i64 = 79;
     pub const MUNMAP: i64 = 215;
 }
 
@@ -235,6 +237,17 @@ pub fn fs_magic(fd: c_int) -> Option<i64> {
     // SAFETY: the struct is valid and writable.
     let r = unsafe { syscall4(nr::FSTATFS, fd as i64, &mut sfs as *mut libc::statfs as i64, 0, 0) };
     (r == 0).then_some(sfs.f_type as i64)
+}
+
+/// Whether `path` (relative to `dirfd`, links followed) is a regular file, without opening it:
+/// opening a FIFO would block, or complete a writer's open.
+pub fn is_regular_file(dirfd: c_int, path: *const c_char) -> bool {
+    // SAFETY: all-zero is a valid `struct stat`.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: the caller's NUL-terminated path and a writable struct.
+    let r =
+        unsafe { syscall4(nr::NEWFSTATAT, dirfd as i64, path as i64, &mut st as *mut libc::stat as i64, 0) };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
 }
 
 /// The (device, inode) of an open file.

@@ -33,8 +33,8 @@ impl HostMemory {
     }
 }
 
-/// Most levels reported individually (deeper trees still count in the minimum).
-pub const MAX_LEVELS: usize = 16;
+/// The deepest hierarchy followed; a deeper one is passed through rather than half-read.
+pub const MAX_LEVELS: usize = 32;
 
 /// One visible level of the hierarchy, innermost first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,9 +120,9 @@ pub struct Limits {
 
 /// Reads the limit files of `cg` and its visible ancestors.
 pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView> {
-    let (limit_file, swap_file): (&[u8], &[u8]) = match cg.version {
-        Version::V1 => (b"memory.limit_in_bytes", b"memory.memsw.limit_in_bytes"),
-        Version::V2 => (b"memory.max", b"memory.swap.max"),
+    let (limit_file, swap_file, usage_file): (&[u8], &[u8], &[u8]) = match cg.version {
+        Version::V1 => (b"memory.limit_in_bytes", b"memory.memsw.limit_in_bytes", b"memory.usage_in_bytes"),
+        Version::V2 => (b"memory.max", b"memory.swap.max", b"memory.current"),
     };
     let mut limits = Limits::default();
     let mut small = Buf::<64>::new();
@@ -144,19 +144,21 @@ pub fn read_limits<S: Source>(src: &S, cg: &CgroupDir) -> Result<Limits, NoView>
                 level.swap_file = true;
                 level.swap = raw(parse_limit(small.as_bytes()).ok_or(NoView::Unreadable)?);
             }
-        } else if index == 0 {
+        } else if index == 0 || read_file(src, join(dir, usage_file).as_bytes(), &mut small).is_some() {
+            // The level has the controller (its usage reads) but its limit cannot be read: a
+            // tighter limit may hide there.
             return Err(NoView::Unreadable);
         }
-        if let Some(slot) = limits.levels.get_mut(index) {
-            *slot = level;
-            limits.count = index.saturating_add(1);
-        }
+        let slot = limits.levels.get_mut(index).ok_or(NoView::Unreadable)?;
+        *slot = level;
+        limits.count = index.saturating_add(1);
     }
     if cg.version == Version::V1 {
         let mut stat = MemoryStat::default();
         let _ = for_each_line(src, join(cg.dir.as_bytes(), b"memory.stat").as_bytes(), |line| {
             stat.feed_line(line, true);
-            stat.get(Key::HierarchicalMemswLimit).is_none()
+            stat.get(Key::HierarchicalMemoryLimit).is_none()
+                || stat.get(Key::HierarchicalMemswLimit).is_none()
         });
         limits.hierarchical = stat.get(Key::HierarchicalMemoryLimit);
         limits.hierarchical_memsw = stat.get(Key::HierarchicalMemswLimit);

@@ -1,0 +1,3 @@
+#![no_main]
+//! libFuzzer target: see `cgshim_fuzz::fuzz_cpulist` for the properties checked.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cgshim_fuzz::fuzz_cpulist(data));
