@@ -29,12 +29,14 @@ int main(int argc, char **argv) {
     int werr = errno;
     int fdflags = fcntl(fd, F_GETFD);
     int flflags = fcntl(fd, F_GETFL);
+    int seals = fcntl(fd, F_GET_SEALS);
     struct stat st;
     if (fstat(fd, &st) != 0) { perror("fstat"); return 2; }
     static char buf[4097];
     ssize_t n1 = read(fd, buf, 4096);
     char more[4096];
     ssize_t n2 = read(fd, more, sizeof more);
+    printf("seals=%d\nmode=%o\n", seals, (unsigned)(st.st_mode & 07777));
     printf("write_ret=%zd\nwrite_errno=%d\ncloexec=%d\nisreg=%d\naccmode=%d\nfirst_read=%zd\nsecond_read=%zd\n",
            w, werr, (fdflags & FD_CLOEXEC) ? 1 : 0, S_ISREG(st.st_mode) ? 1 : 0, flflags & O_ACCMODE, n1, n2);
     if (n1 > 0) fwrite(buf, 1, (size_t)n1, stdout);
