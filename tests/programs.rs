@@ -15,20 +15,7 @@ use std::fs;
 const LIMIT: u64 = 256 * MIB;
 const LIMIT_KB: u64 = LIMIT / 1024;
 
-const ENTRIES: [&str; 12] = [
-    "open",
-    "open64",
-    "openat",
-    "openat64",
-    "__open_2",
-    "__open64_2",
-    "__openat_2",
-    "__openat64_2",
-    "fopen",
-    "fopen64",
-    "freopen",
-    "freopen64",
-];
+use common::OPEN_ENTRIES as ENTRIES;
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")

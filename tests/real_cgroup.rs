@@ -16,20 +16,7 @@ const LIMIT: u64 = 256 * MIB;
 const LIMIT_KB: u64 = LIMIT / 1024; // 262144
 
 /// Every entry point the library hooks for opening /proc/meminfo.
-const ENTRIES: [&str; 12] = [
-    "open",
-    "open64",
-    "openat",
-    "openat64",
-    "__open_2",
-    "__open64_2",
-    "__openat_2",
-    "__openat64_2",
-    "fopen",
-    "fopen64",
-    "freopen",
-    "freopen64",
-];
+use common::OPEN_ENTRIES as ENTRIES;
 
 /// MemTotal == expected, MemFree <= MemAvailable <= MemTotal, MemFree > 0.
 fn check_meminfo(f: &mut Failures, ctx: &str, text: &str, total_kb: u64) {

@@ -22,6 +22,22 @@ pub const MEMCG_ROOT: &str = "/sys/fs/cgroup/memory";
 
 pub const MIB: u64 = 1024 * 1024;
 
+/// Every entry point through which a program can open `/proc/meminfo` (tests/c/meminfo_open.c).
+pub const OPEN_ENTRIES: [&str; 12] = [
+    "open",
+    "open64",
+    "openat",
+    "openat64",
+    "__open_2",
+    "__open64_2",
+    "__openat_2",
+    "__openat64_2",
+    "fopen",
+    "fopen64",
+    "freopen",
+    "freopen64",
+];
+
 /// Every program gets this long before it is killed and the test fails.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
