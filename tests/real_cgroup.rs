@@ -44,8 +44,13 @@ fn entry_points(layout: Layout) {
     for e in ["openat", "openat64", "__openat_2", "__openat64_2"] {
         cases.push(vec![p, e, "meminfo", "-d", "/proc"]);
     }
+    run_meminfo_cases(&cg, layout, &cases, "per entry point");
+}
+
+/// Runs each `meminfo_open` command line in `cg` and checks the MemTotal it reports.
+fn run_meminfo_cases(cg: &Cgroup, layout: Layout, cases: &[Vec<&str>], what: &str) {
     let mut f = Failures::default();
-    for argv in &cases {
+    for argv in cases {
         let o = cg.run(layout, argv);
         let ctx = format!("meminfo_open {}", argv[1..].join(" "));
         if !o.status.success() {
@@ -54,7 +59,7 @@ fn entry_points(layout: Layout) {
         }
         check_meminfo(&mut f, &ctx, &o.stdout, LIMIT_KB);
     }
-    f.finish(&format!("/proc/meminfo per entry point, {layout:?} layout, 256 MiB limit"));
+    f.finish(&format!("/proc/meminfo {what}, {layout:?} layout, 256 MiB limit"));
 }
 
 fn spellings(layout: Layout) {
@@ -80,17 +85,7 @@ fn spellings(layout: Layout) {
         vec![p, "openat", "/proc/meminfo", "-d", "/tmp"],
         vec![p, "openat", "meminfo", "-C", "/proc"],
     ];
-    let mut f = Failures::default();
-    for argv in &cases {
-        let o = cg.run(layout, argv);
-        let ctx = format!("meminfo_open {}", argv[1..].join(" "));
-        if !o.status.success() {
-            f.push(format!("{ctx}: exited {} stderr: {}", o.status, o.stderr.trim()));
-            continue;
-        }
-        check_meminfo(&mut f, &ctx, &o.stdout, LIMIT_KB);
-    }
-    f.finish(&format!("/proc/meminfo spellings, {layout:?} layout, 256 MiB limit"));
+    run_meminfo_cases(&cg, layout, &cases, "spellings");
 }
 
 /// `cat /proc/meminfo`: the values, and that the file looks like the kernel's (same fields in

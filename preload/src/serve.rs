@@ -363,30 +363,31 @@ impl Writer {
             self.flush();
         }
         if bytes.len() > 4096 {
-            self.write_all(bytes);
+            self.failed |= !write_all(self.fd, bytes);
         } else {
             self.buf.push(bytes);
         }
     }
 
     fn flush(&mut self) {
-        let pending = self.buf.clone();
-        self.write_all(pending.as_bytes());
+        self.failed |= !write_all(self.fd, self.buf.as_bytes());
         self.buf.clear();
     }
+}
 
-    fn write_all(&mut self, mut rest: &[u8]) {
-        while !rest.is_empty() && !self.failed {
-            let n = sys::write(self.fd, rest);
-            if n == -(libc::EINTR as isize) {
-                continue;
-            }
-            match usize::try_from(n).ok().filter(|&n| n > 0).and_then(|n| rest.get(n..)) {
-                Some(r) => rest = r,
-                None => self.failed = true,
-            }
+/// Writes all of `bytes` to `fd`; `false` on an error.
+fn write_all(fd: c_int, mut rest: &[u8]) -> bool {
+    while !rest.is_empty() {
+        let n = sys::write(fd, rest);
+        if n == -(libc::EINTR as isize) {
+            continue;
+        }
+        match usize::try_from(n).ok().filter(|&n| n > 0).and_then(|n| rest.get(n..)) {
+            Some(r) => rest = r,
+            None => return false,
         }
     }
+    true
 }
 
 /// 0: not known yet, 1: memfds can be created, 2: they cannot (a seccomp profile denies them).

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -565,8 +566,16 @@ pub fn run_plain(argv: &[&str], preload: bool, env: &[(&str, &str)]) -> Outcome 
     run_with_timeout(cmd, format!("{argv:?} [no cgroup, preload={preload}]"))
 }
 
-fn run_with_timeout(mut cmd: Command, what: String) -> Outcome {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+fn run_with_timeout(cmd: Command, what: String) -> Outcome {
+    let (status, stdout, stderr) = run_captured(cmd, &what, RUN_TIMEOUT);
+    let status = status.unwrap_or_else(|| panic!("{what} did not finish within {RUN_TIMEOUT:?}"));
+    Outcome { what, status, stdout, stderr }
+}
+
+/// Runs `cmd` in its own process group with stdout and stderr captured; after `limit` the whole
+/// group (the program and anything it started) is killed and the status is `None`.
+pub fn run_captured(mut cmd: Command, what: &str, limit: Duration) -> (Option<ExitStatus>, String, String) {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -580,21 +589,22 @@ fn run_with_timeout(mut cmd: Command, what: String) -> Outcome {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+            break Some(s);
         }
         if Instant::now() > deadline {
+            let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", child.id())).status();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} did not finish within {RUN_TIMEOUT:?}");
+            break None;
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(Duration::from_millis(5));
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
-    Outcome { what, status, stdout, stderr }
+    (status, stdout, stderr)
 }
 
 // ---------------------------------------------------------------------------------------------
