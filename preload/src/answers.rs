@@ -1,6 +1,10 @@
-//! The answers: the container's memory view, swap, uptime and task count, each from the
-//! caches when fresh and from the kernel files otherwise, with the reason for every pass-through
-//! in the debug log.
+//! The answers: the container's memory view, swap, uptime, task count and CPU set, each from
+//! the caches when fresh and from the kernel files otherwise, with the reason for every
+//! pass-through in the debug log.
+//!
+//! A read that fails for want of a resource (EMFILE, ENOMEM, …) falls back on the last values
+//! stored, whatever their age, and is never remembered as "no cgroup": what a process sees must
+//! not flip to the host's values because it briefly ran out of fds.
 
 use crate::cache;
 use crate::source::RawSource;
@@ -13,12 +17,24 @@ use cgshim::read::cpulist::CpuSet;
 
 /// The cgroup and its limits: from the cache when fresh, else discovered and cached.
 fn snapshot(src: &RawSource) -> Option<Snapshot> {
-    if !src.rooted()
-        && let Some(s) = cache::discovery()
-    {
+    if src.rooted() {
+        return discover_memory(src);
+    }
+    if let Some(s) = cache::discovery(false) {
         return Some(s);
     }
-    let s = match discover::find(src, &MEMORY) {
+    match discover_memory(src) {
+        Some(s) if !src.transient() => {
+            cache::store_discovery(&s);
+            Some(s)
+        }
+        _ if src.transient() => cache::discovery(true),
+        other => other,
+    }
+}
+
+fn discover_memory(src: &RawSource) -> Option<Snapshot> {
+    Some(match discover::find(src, &MEMORY) {
         Ok(cg) => match memory::read_limits(src, &cg) {
             Ok(limits) => Snapshot::Found { cg, limits },
             Err(_) => {
@@ -27,11 +43,24 @@ fn snapshot(src: &RawSource) -> Option<Snapshot> {
             }
         },
         Err(why) => Snapshot::NotFound(why),
-    };
-    if !src.rooted() {
-        cache::store_discovery(&s);
-    }
-    Some(s)
+    })
+}
+
+/// The host's memory from `sysinfo(2)` (no `MemAvailable` there).
+pub fn host_from_sysinfo() -> Option<HostMemory> {
+    // SAFETY: all-zero is a valid struct sysinfo.
+    let mut info: libc::sysinfo = unsafe { core::mem::zeroed() };
+    (sys::sysinfo(&mut info) == 0).then(|| host_from(&info))
+}
+
+/// The host's memory from a filled `struct sysinfo`.
+pub fn host_from(info: &libc::sysinfo) -> HostMemory {
+    let unit = u64::from(info.mem_unit.max(1));
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
+    let total = (info.totalram as u64).saturating_mul(unit);
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
+    let swap_total = (info.totalswap as u64).saturating_mul(unit);
+    HostMemory { total, available: None, swap_total }
 }
 
 /// The container's memory view, or `None` (with the reason in the debug log) to pass through.
@@ -45,14 +74,19 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
     };
     let samples = if !memory::is_limited(&limits, &host) {
         Err(NoView::Unlimited)
-    } else if let Some(s) = cache::samples().filter(|_| !src.rooted()) {
+    } else if let Some(s) = cache::samples(false).filter(|_| !src.rooted()) {
         Ok(s)
     } else {
-        let fresh = memory::read_samples(src, &cg, &limits, &host);
-        if let (Ok(s), false) = (&fresh, src.rooted()) {
-            cache::store_samples(s);
+        match memory::read_samples(src, &cg, &limits, &host) {
+            Ok(s) => {
+                if !src.rooted() {
+                    cache::store_samples(&s);
+                }
+                Ok(s)
+            }
+            Err(e) if src.transient() && !src.rooted() => cache::samples(true).ok_or(e),
+            Err(e) => Err(e),
         }
-        fresh
     };
     match samples.and_then(|s| memory::view_from(cg.version, &limits, &s, host)) {
         Ok(view) => {
@@ -88,43 +122,41 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
             None
         }
         Err(NoView::Unreadable) => {
-            cache::clear_discovery();
+            if !src.transient() {
+                cache::clear_discovery();
+            }
             log::say(&[b"memory: host values (unreadable usage in ", cg.dir.as_bytes(), b")"]);
             None
         }
     }
 }
 
-/// Host memory from the kernel's `sysinfo`, for the paths that do not read `/proc/meminfo`.
-pub fn memory_view_from_sysinfo(info: &libc::sysinfo) -> Option<MemoryView> {
-    let unit = u64::from(info.mem_unit.max(1));
-    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
-    let total = (info.totalram as u64).saturating_mul(unit);
-    #[allow(clippy::unnecessary_cast)] // `c_ulong` is narrower than u64 on 32-bit targets.
-    let swap_total = (info.totalswap as u64).saturating_mul(unit);
-    let host = HostMemory { total, available: None, swap_total };
-    memory_view(&RawSource::new(), host)
-}
-
 /// The init of the caller's PID namespace, as (in a namespace, start time in ticks). Cached: it
 /// cannot change while the process lives, except through `setns`.
 fn pid_namespace_init(src: &RawSource) -> Option<(bool, u64)> {
     if !src.rooted()
-        && let Some(cached) = cache::pid_init()
+        && let Some(cached) = cache::pid_init(false)
     {
         return Some(cached);
     }
-    let mut link = [0u8; 64];
-    let n = sys::readlink(c"/proc/self/ns/pid", &mut link)?;
-    // The initial PID namespace has the fixed inode PROC_PID_INIT_INO.
-    let in_namespace = link.get(..n)? != b"pid:[4026531836]";
-    let mut stat = cgshim::buf::Buf::<1024>::new();
-    cgshim::decide::source::read_file(src, b"/proc/1/stat", &mut stat)?;
-    let start = cgshim::read::pid_stat::start_time_ticks(stat.as_bytes())?;
-    if !src.rooted() {
-        cache::store_pid_init(in_namespace, start);
+    let found = (|| {
+        let mut link = [0u8; 64];
+        let n = sys::readlink(c"/proc/self/ns/pid", &mut link)?;
+        // The initial PID namespace has the fixed inode PROC_PID_INIT_INO.
+        let in_namespace = link.get(..n)? != b"pid:[4026531836]";
+        let mut stat = cgshim::buf::Buf::<1024>::new();
+        cgshim::decide::source::read_file(src, b"/proc/1/stat", &mut stat)?;
+        let start = cgshim::read::pid_stat::start_time_ticks(stat.as_bytes())?;
+        Some((in_namespace, start))
+    })();
+    match found {
+        Some((in_namespace, start)) if !src.rooted() => {
+            cache::store_pid_init(in_namespace, start);
+            found
+        }
+        None if src.transient() && !src.rooted() => cache::pid_init(true),
+        other => other,
     }
-    Some((in_namespace, start))
 }
 
 /// The container's uptime in nanoseconds, or `None` outside a PID namespace (the host's uptime
@@ -162,7 +194,7 @@ pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
 /// The pids controller's directory, cached like the memory controller's.
 fn pids_dir(src: &RawSource) -> Option<CgroupDir> {
     if !src.rooted()
-        && let Some(cached) = cache::pids_discovery()
+        && let Some(cached) = cache::pids_discovery(false)
     {
         return match cached {
             Snapshot::Found { cg, .. } => Some(cg),
@@ -170,6 +202,12 @@ fn pids_dir(src: &RawSource) -> Option<CgroupDir> {
         };
     }
     let found = discover::find(src, &tasks::PIDS);
+    if src.transient() && !src.rooted() {
+        return match cache::pids_discovery(true)? {
+            Snapshot::Found { cg, .. } => Some(cg),
+            Snapshot::NotFound(_) => None,
+        };
+    }
     let snapshot = match &found {
         Ok(cg) => Snapshot::Found { cg: cg.clone(), limits: memory::Limits::default() },
         Err(why) => Snapshot::NotFound(*why),
@@ -184,15 +222,20 @@ fn pids_dir(src: &RawSource) -> Option<CgroupDir> {
 /// no such cgroup below the root.
 pub fn procs(src: &RawSource) -> Option<u64> {
     if !src.rooted()
-        && let Some(n) = cache::procs()
+        && let Some(n) = cache::procs(false)
     {
         return Some(n);
     }
-    let n = tasks::count(src, &pids_dir(src)?)?;
-    if !src.rooted() {
-        cache::store_procs(n);
+    match tasks::count(src, &pids_dir(src)?) {
+        Some(n) => {
+            if !src.rooted() {
+                cache::store_procs(n);
+            }
+            Some(n)
+        }
+        None if src.transient() && !src.rooted() => cache::procs(true),
+        None => None,
     }
-    Some(n)
 }
 
 /// The CPU set shown to the calling thread: the first N CPUs of its affinity mask, N from the
@@ -200,24 +243,29 @@ pub fn procs(src: &RawSource) -> Option<u64> {
 /// affinity cannot be read or a quota file does not parse.
 pub fn cpu_set(src: &RawSource) -> Option<CpuSet> {
     let affinity = sys::affinity()?;
-    let quota = match (!src.rooted()).then(cache::cpu_quota).flatten() {
-        Some(q) => q,
-        None => {
-            let q = match discover::find(src, &cpu::CPU) {
-                Ok(cg) => match cpu::tightest_quota(src, &cg) {
-                    Ok(q) => q,
-                    Err(cpu::UnreadableQuota) => {
-                        log::say(&[b"cpu: host values (unreadable quota in ", cg.dir.as_bytes(), b")"]);
-                        return None;
-                    }
-                },
-                Err(_) => None,
-            };
-            if !src.rooted() {
-                cache::store_cpu_quota(q);
+    Some(cpu::shown(&affinity, cpu_quota(src)?))
+}
+
+fn cpu_quota(src: &RawSource) -> Option<Option<cpu::Quota>> {
+    if !src.rooted()
+        && let Some(q) = cache::cpu_quota(false)
+    {
+        return Some(q);
+    }
+    let q = match discover::find(src, &cpu::CPU) {
+        Ok(cg) => match cpu::tightest_quota(src, &cg) {
+            Ok(q) => q,
+            Err(cpu::UnreadableQuota) if src.transient() && !src.rooted() => return cache::cpu_quota(true),
+            Err(cpu::UnreadableQuota) => {
+                log::say(&[b"cpu: host values (unreadable quota in ", cg.dir.as_bytes(), b")"]);
+                return None;
             }
-            q
-        }
+        },
+        Err(_) if src.transient() && !src.rooted() => return cache::cpu_quota(true),
+        Err(_) => None,
     };
-    Some(cpu::shown(&affinity, quota))
+    if !src.rooted() {
+        cache::store_cpu_quota(q);
+    }
+    Some(q)
 }

@@ -3,19 +3,20 @@
 //! every limit file and the host's meminfo on each call:
 //!
 //! - the cgroup directory found by discovery and the limits along the hierarchy;
-//! - the host's `/proc/meminfo` text, used as the template whose container fields are rewritten
-//!   (its remaining lines are host-wide counters), with the fact that `/proc/meminfo` is the
-//!   kernel's own file (not a FUSE file from LXCFS).
+//! - the CPU quota, the pids cgroup, the PID namespace's init.
 //!
 //! Each of these is trusted for at most [`TTL_NS`]. Container usage and `memory.stat` are kept
 //! for at most [`VALUE_TTL_NS`] (one millisecond): far below any sampling interval, it only
 //! spares callers that read in a tight loop from regenerating the same numbers.
 //!
+//! When a fresh read fails for want of a resource (the process is out of fds or memory), the
+//! last values stored are used whatever their age: a transient error must not switch a process
+//! from the container's numbers to the host's.
+//!
 //! Each cache is a sequence lock over atomic words: readers never wait and never see a torn
 //! value; a writer that finds another one busy simply does not store. No lock can be held across
 //! `fork` or a signal handler.
 
-use cgshim::buf::Buf;
 use cgshim::decide::memory::Samples;
 use cgshim::decide::snapshot::{self, Snapshot};
 use core::sync::atomic::{AtomicU64, Ordering, fence};
@@ -41,6 +42,15 @@ impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
     }
 
     fn load(&self, words: &mut [u64; W]) -> bool {
+        self.load_within(words, Some(TTL))
+    }
+
+    /// The stored words whatever their age (after a transient failure), unless cleared.
+    fn load_stale(&self, words: &mut [u64; W]) -> bool {
+        self.load_within(words, None)
+    }
+
+    fn load_within(&self, words: &mut [u64; W], ttl: Option<u64>) -> bool {
         let before = self.seq.load(Ordering::Acquire);
         if before == 0 || before & 1 == 1 {
             return false;
@@ -50,7 +60,9 @@ impl<const W: usize, const TTL: u64> SeqCache<W, TTL> {
         }
         let stamp = self.stamp.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
-        self.seq.load(Ordering::Relaxed) == before && now_ns().saturating_sub(stamp) < TTL
+        self.seq.load(Ordering::Relaxed) == before
+            && stamp != 0
+            && ttl.is_none_or(|ttl| now_ns().saturating_sub(stamp) < ttl)
     }
 
     fn store(&self, words: &[u64; W]) {
@@ -90,9 +102,10 @@ static SAMPLES: SeqCache<{ snapshot::SAMPLE_WORDS }, VALUE_TTL_NS> = SeqCache::n
 
 type SnapshotCache = SeqCache<{ snapshot::WORDS }, TTL_NS>;
 
-fn load_snapshot(cache: &SnapshotCache) -> Option<Snapshot> {
+fn load_snapshot(cache: &SnapshotCache, stale: bool) -> Option<Snapshot> {
     let mut words = [0u64; snapshot::WORDS];
-    cache.load(&mut words).then(|| Snapshot::from_words(&words)).flatten()
+    let found = if stale { cache.load_stale(&mut words) } else { cache.load(&mut words) };
+    found.then(|| Snapshot::from_words(&words)).flatten()
 }
 
 fn store_snapshot(cache: &SnapshotCache, s: &Snapshot) {
@@ -102,8 +115,8 @@ fn store_snapshot(cache: &SnapshotCache, s: &Snapshot) {
 }
 
 /// The cached discovery of the memory controller, if stored and still fresh.
-pub fn discovery() -> Option<Snapshot> {
-    load_snapshot(&DISCOVERY)
+pub fn discovery(stale: bool) -> Option<Snapshot> {
+    load_snapshot(&DISCOVERY, stale)
 }
 
 pub fn store_discovery(s: &Snapshot) {
@@ -118,9 +131,10 @@ pub fn clear_discovery() {
 }
 
 /// Usage and statistics read within the last [`VALUE_TTL_NS`], for the cached discovery.
-pub fn samples() -> Option<Samples> {
+pub fn samples(stale: bool) -> Option<Samples> {
     let mut words = [0u64; snapshot::SAMPLE_WORDS];
-    SAMPLES.load(&mut words).then(|| snapshot::samples_from_words(&words))
+    let found = if stale { SAMPLES.load_stale(&mut words) } else { SAMPLES.load(&mut words) };
+    found.then(|| snapshot::samples_from_words(&words))
 }
 
 pub fn store_samples(samples: &Samples) {
@@ -129,56 +143,13 @@ pub fn store_samples(samples: &Samples) {
     SAMPLES.store(&words);
 }
 
-/// The host files fit this.
-pub type HostText = Buf<8192>;
-const TEXT_WORDS: usize = 8192 / 8 + 1;
-
-static MEMINFO: SeqCache<TEXT_WORDS, TTL_NS> = SeqCache::new();
-
-/// The host's `/proc/meminfo` text, if a fresh copy read from the kernel's file is cached.
-pub fn host_meminfo(out: &mut HostText) -> bool {
-    let mut words = [0u64; TEXT_WORDS];
-    if !MEMINFO.load(&mut words) {
-        return false;
-    }
-    let [len, rest @ ..] = &words;
-    out.clear();
-    for w in rest {
-        out.push(&w.to_le_bytes());
-    }
-    let Ok(len) = usize::try_from(*len) else {
-        return false;
-    };
-    if len > out.len() {
-        return false;
-    }
-    out.truncate(len);
-    true
-}
-
-pub fn store_host_meminfo(text: &[u8]) {
-    let mut words = [0u64; TEXT_WORDS];
-    let [len, rest @ ..] = &mut words;
-    *len = text.len() as u64;
-    for (chunk, w) in text.chunks(8).zip(rest.iter_mut()) {
-        let mut bytes = [0u8; 8];
-        for (b, c) in bytes.iter_mut().zip(chunk) {
-            *b = *c;
-        }
-        *w = u64::from_le_bytes(bytes);
-    }
-    if text.len() <= 8192 {
-        MEMINFO.store(&words);
-    }
-}
-
 static PIDS_DISCOVERY: SnapshotCache = SeqCache::new();
 static PROCS: SeqCache<1, VALUE_TTL_NS> = SeqCache::new();
 static PID_INIT: SeqCache<2, TTL_NS> = SeqCache::new();
 
 /// The cached discovery of the pids controller.
-pub fn pids_discovery() -> Option<Snapshot> {
-    load_snapshot(&PIDS_DISCOVERY)
+pub fn pids_discovery(stale: bool) -> Option<Snapshot> {
+    load_snapshot(&PIDS_DISCOVERY, stale)
 }
 
 pub fn store_pids_discovery(s: &Snapshot) {
@@ -186,9 +157,10 @@ pub fn store_pids_discovery(s: &Snapshot) {
 }
 
 /// The task count read within the value window.
-pub fn procs() -> Option<u64> {
+pub fn procs(stale: bool) -> Option<u64> {
     let mut words = [0u64; 1];
-    PROCS.load(&mut words).then_some(words[0])
+    let found = if stale { PROCS.load_stale(&mut words) } else { PROCS.load(&mut words) };
+    found.then_some(words[0])
 }
 
 pub fn store_procs(n: u64) {
@@ -196,9 +168,10 @@ pub fn store_procs(n: u64) {
 }
 
 /// Whether the process is in a PID namespace of its own, and its init's start time in ticks.
-pub fn pid_init() -> Option<(bool, u64)> {
+pub fn pid_init(stale: bool) -> Option<(bool, u64)> {
     let mut words = [0u64; 2];
-    PID_INIT.load(&mut words).then_some((words[0] != 0, words[1]))
+    let found = if stale { PID_INIT.load_stale(&mut words) } else { PID_INIT.load(&mut words) };
+    found.then_some((words[0] != 0, words[1]))
 }
 
 pub fn store_pid_init(in_namespace: bool, start_ticks: u64) {
@@ -208,11 +181,10 @@ pub fn store_pid_init(in_namespace: bool, start_ticks: u64) {
 static CPU_QUOTA: SeqCache<3, TTL_NS> = SeqCache::new();
 
 /// The tightest CPU quota found within the last [`TTL_NS`]: `Some(None)` when there is none.
-pub fn cpu_quota() -> Option<Option<cgshim::decide::cpu::Quota>> {
+pub fn cpu_quota(stale: bool) -> Option<Option<cgshim::decide::cpu::Quota>> {
     let mut w = [0u64; 3];
-    CPU_QUOTA
-        .load(&mut w)
-        .then_some((w[0] != 0).then_some(cgshim::decide::cpu::Quota { quota: w[1], period: w[2] }))
+    let found = if stale { CPU_QUOTA.load_stale(&mut w) } else { CPU_QUOTA.load(&mut w) };
+    found.then_some((w[0] != 0).then_some(cgshim::decide::cpu::Quota { quota: w[1], period: w[2] }))
 }
 
 pub fn store_cpu_quota(q: Option<cgshim::decide::cpu::Quota>) {

@@ -1,462 +1,442 @@
-//! The slow path: deciding whether an open is one of the files we serve, building the
-//! container's content, and handing it out as a read-only, sealed memfd.
+//! Reads of the kernel's own files, served.
+//!
+//! The program keeps the fd the kernel gave it: its flags, locks, `fstat`, `fstatfs`, its link
+//! in `/proc/self/fd`, `mmap` and `SEEK_END` refusals, dup and fork sharing are the kernel's
+//! own. Only what a read returns changes. Every read goes to the kernel first, into the
+//! program's buffer: that checks the buffer (EFAULT, not a crash), moves the file position as
+//! the kernel does, and at offset 0 delivers the host's text, the template of the container's
+//! file. The library then writes its content over the bytes the kernel wrote, never more, and
+//! clears what it did not overwrite.
+//!
+//! The served content can be shorter or longer than the kernel's (`/proc/stat` loses CPU
+//! lines), so the kernel's position and the position in the served content can differ: an
+//! [`Entry`] maps one to the other, and keeps the content itself when a program reads it in
+//! pieces (Rust's `read_to_end` starts with 32 bytes), so that the pieces come from one
+//! generation as they do from the kernel.
 
-use crate::cache::{self, HostText};
-use crate::source::{Fd, PROC_MAGIC, RawSource, SYSFS_MAGIC, c_path};
-use crate::{answers, fdtable, log, sys};
-use cgshim::buf::Buf;
-use cgshim::config::Feature;
-use cgshim::decide::memory::{HostMemory, MemoryView};
-use cgshim::decide::source::{Source, read_file, read_open_file};
-use cgshim::read::cpulist::CpuSet;
-use core::ffi::{CStr, c_char, c_int};
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use crate::fds::{self, Entry, State};
+use crate::kernel::{self, Kind};
+use crate::source::RawSource;
+use crate::{content, seal, stack, sys};
+use core::ffi::c_int;
+use core::sync::atomic::Ordering;
 
-/// A file we serve. The discriminant is what the fd table stores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Kind {
-    Meminfo = 1,
-    Swaps = 2,
-    Uptime = 3,
-    Vmstat = 4,
-    Cpuinfo = 5,
-    Stat = 6,
-    CpuOnline = 7,
+/// The program's buffers of one read call.
+#[derive(Clone, Copy)]
+pub enum Bufs {
+    One(*mut u8, usize),
+    Vec(*const libc::iovec, c_int),
 }
 
-const KINDS: [Kind; 7] =
-    [Kind::Meminfo, Kind::Swaps, Kind::Uptime, Kind::Vmstat, Kind::Cpuinfo, Kind::Stat, Kind::CpuOnline];
-
-impl Kind {
-    pub fn from_u8(v: u8) -> Option<Kind> {
-        KINDS.into_iter().find(|k| *k as u8 == v)
+impl Bufs {
+    /// The buffers as (pointer, length) pairs.
+    ///
+    /// # Safety
+    /// For `Vec`, the array must be readable: the kernel has just read it successfully.
+    unsafe fn each(self) -> impl Iterator<Item = (*mut u8, usize)> {
+        let (one, vec) = match self {
+            Bufs::One(p, n) => (Some((p, n)), None),
+            Bufs::Vec(iov, n) => (None, Some((iov, usize::try_from(n).unwrap_or(0)))),
+        };
+        let vec_items = vec.into_iter().flat_map(|(iov, n)| {
+            (0..n).map(move |i| {
+                // SAFETY: `i < n` and the array of `n` iovecs is readable (the caller's contract).
+                let v = unsafe { *iov.add(i) };
+                (v.iov_base.cast::<u8>(), v.iov_len)
+            })
+        });
+        one.into_iter().chain(vec_items)
     }
 
-    fn path(self) -> &'static [u8] {
+    /// # Safety
+    /// As for [`Bufs::each`].
+    unsafe fn capacity(self) -> usize {
+        // SAFETY: forwarded.
+        unsafe { self.each() }.fold(0usize, |a, (_, n)| a.saturating_add(n))
+    }
+
+    /// Calls `f` with each (offset in the whole, pointer, length) of the first `limit` bytes.
+    ///
+    /// # Safety
+    /// As for [`Bufs::each`].
+    unsafe fn walk(self, limit: usize, mut f: impl FnMut(usize, *mut u8, usize)) {
+        let mut at = 0usize;
+        // SAFETY: forwarded.
+        for (p, n) in unsafe { self.each() } {
+            if at >= limit {
+                break;
+            }
+            let take = n.min(limit - at);
+            f(at, p, take);
+            at += take;
+        }
+    }
+
+    /// Copies the first bytes of the buffers (written by the kernel) into `out`.
+    ///
+    /// # Safety
+    /// As for [`Bufs::each`], and the first `n` bytes must have been written by the kernel.
+    unsafe fn gather(self, n: usize, out: &mut [u8]) -> Option<usize> {
+        let dst = out.get_mut(..n)?;
+        // SAFETY: forwarded; each piece lies within the `n` bytes the kernel wrote.
+        unsafe {
+            self.walk(n, |at, p, take| {
+                if let Some(d) = dst.get_mut(at..at + take) {
+                    d.copy_from_slice(core::slice::from_raw_parts(p, take));
+                }
+            })
+        };
+        Some(n)
+    }
+
+    /// Writes `bytes` over the start of the buffers, then zeroes them up to `written`.
+    ///
+    /// # Safety
+    /// As for [`Bufs::each`]; the first `written >= bytes.len()` bytes were written by the kernel
+    /// in this call, so they are writable memory of the program's.
+    unsafe fn overwrite(self, bytes: &[u8], written: usize) {
+        // SAFETY: forwarded; every piece lies within the `written` bytes the kernel wrote.
+        unsafe {
+            self.walk(written, |at, p, take| {
+                let ours = bytes.get(at..).unwrap_or(&[]);
+                let n = take.min(ours.len());
+                core::ptr::copy_nonoverlapping(ours.as_ptr(), p, n);
+                core::ptr::write_bytes(p.add(n), 0, take - n);
+            })
+        };
+    }
+
+    /// Has the kernel write the start of its file into the buffers again: the bytes it writes
+    /// are the ones we may overwrite.
+    ///
+    /// # Safety
+    /// None beyond the kernel's own checks.
+    unsafe fn prove(self, fd: c_int) -> isize {
         match self {
-            Kind::Meminfo => b"/proc/meminfo",
-            Kind::Swaps => b"/proc/swaps",
-            Kind::Uptime => b"/proc/uptime",
-            Kind::Vmstat => b"/proc/vmstat",
-            Kind::Cpuinfo => b"/proc/cpuinfo",
-            Kind::Stat => b"/proc/stat",
-            Kind::CpuOnline => b"/sys/devices/system/cpu/online",
-        }
-    }
-
-    fn memfd_name(self) -> &'static CStr {
-        match self {
-            Kind::Meminfo => c"cgshim:meminfo",
-            Kind::Swaps => c"cgshim:swaps",
-            Kind::Uptime => c"cgshim:uptime",
-            Kind::Vmstat => c"cgshim:vmstat",
-            Kind::Cpuinfo => c"cgshim:cpuinfo",
-            Kind::Stat => c"cgshim:stat",
-            Kind::CpuOnline => c"cgshim:online",
-        }
-    }
-
-    fn feature(self) -> Feature {
-        match self {
-            Kind::Meminfo => Feature::Meminfo,
-            Kind::Swaps => Feature::Swaps,
-            Kind::Uptime => Feature::Uptime,
-            Kind::Vmstat => Feature::Vmstat,
-            Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline => Feature::Cpu,
-        }
-    }
-
-    fn fs_magic(self) -> i64 {
-        match self {
-            Kind::CpuOnline => SYSFS_MAGIC,
-            _ => PROC_MAGIC,
-        }
-    }
-
-    /// Files whose name is not unique on their filesystem (`/proc/<pid>/stat`,
-    /// `/sys/devices/system/cpu/cpuN/online`) are recognised by inode.
-    fn reference(self) -> Option<&'static Reference> {
-        match self {
-            Kind::Stat => Some(&STAT_REFERENCE),
-            Kind::CpuOnline => Some(&ONLINE_REFERENCE),
-            _ => None,
-        }
-    }
-
-    /// The CPU files can be large (hundreds of KiB on big hosts) and are streamed.
-    fn is_cpu(self) -> bool {
-        matches!(self, Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline)
-    }
-}
-
-/// The (device, inode) of a kernel file, taken on first use (0 = not yet).
-struct Reference {
-    dev: AtomicU64,
-    ino: AtomicU64,
-}
-
-static STAT_REFERENCE: Reference = Reference { dev: AtomicU64::new(0), ino: AtomicU64::new(0) };
-static ONLINE_REFERENCE: Reference = Reference { dev: AtomicU64::new(0), ino: AtomicU64::new(0) };
-
-impl Reference {
-    fn matches(&self, kind: Kind, id: (u64, u64)) -> bool {
-        let mut ino = self.ino.load(Ordering::Relaxed);
-        if ino == 0 {
-            let Some(path) = c_path(None, kind.path()) else { return false };
-            let fd = Fd(sys::openat(
-                sys::AT_FDCWD,
-                path.as_bytes().as_ptr().cast(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-                0,
-            ));
-            let Some((dev, i)) = (fd.0 >= 0).then(|| sys::inode(fd.0)).flatten() else { return false };
-            self.dev.store(dev, Ordering::Relaxed);
-            self.ino.store(i, Ordering::Relaxed);
-            ino = i;
-        }
-        id == (self.dev.load(Ordering::Relaxed), ino)
-    }
-}
-
-/// The served files built in memory fit this; a larger host file is passed through unchanged.
-pub type Content = Buf<16384>;
-
-/// The cheap filter on every open: a read-only open whose last path component names one of our
-/// files. No system call, no lock, no allocation.
-#[inline]
-pub fn candidate(path: *const c_char, flags: c_int) -> Option<Kind> {
-    if path.is_null()
-        || flags & libc::O_ACCMODE != libc::O_RDONLY
-        || flags & (libc::O_PATH | libc::O_DIRECTORY | libc::O_CREAT) != 0
-    {
-        return None;
-    }
-    // SAFETY: `path` is the caller's NUL-terminated path argument (the libc contract).
-    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    let mut components = bytes.rsplit(|&b| b == b'/');
-    let name = components.next()?;
-    let parent = components.next();
-    match name {
-        b"meminfo" => Some(Kind::Meminfo),
-        b"swaps" => Some(Kind::Swaps),
-        b"uptime" => Some(Kind::Uptime),
-        b"vmstat" => Some(Kind::Vmstat),
-        b"cpuinfo" => Some(Kind::Cpuinfo),
-        // `/proc/<pid>/stat`, `/proc/self/task/<tid>/stat` are opened by the thousand by ps
-        // and top: recognise them without a system call.
-        b"stat"
-            if !parent.is_some_and(|p| {
-                p == b"self" || p == b"thread-self" || p.iter().all(u8::is_ascii_digit) && !p.is_empty()
-            }) =>
-        {
-            Some(Kind::Stat)
-        }
-        b"online" if parent.is_none_or(|p| p == b"cpu" || p.is_empty() || p == b".") => Some(Kind::CpuOnline),
-        _ => None,
-    }
-}
-
-/// The host file's text: small files on the stack, the CPU files in a mapping.
-#[allow(clippy::large_enum_variant)] // No allocator: the small variant lives on the stack, briefly.
-enum HostData {
-    Small(HostText),
-    Big(sys::Mapping),
-}
-
-impl HostData {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            HostData::Small(t) => t.as_bytes(),
-            HostData::Big(m) => m.filled(),
+            // SAFETY: the kernel checks the memory.
+            Bufs::One(p, n) => unsafe { sys::pread_raw(fd, p, n, 0) },
+            // SAFETY: the kernel checks the array and the memory.
+            Bufs::Vec(iov, n) => unsafe { sys::preadv_raw(fd, iov, n, 0) },
         }
     }
 }
 
-/// Reads the rest of `fd` into a fresh mapping (at most 4 MiB).
-fn read_big(src: &RawSource, fd: &mut Fd) -> Option<sys::Mapping> {
-    let mut map = sys::Mapping::new(4 << 20)?;
+/// Unlocks an entry when the read is done.
+struct Held(Option<&'static Entry>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(e) = self.0 {
+            e.unlock();
+        }
+    }
+}
+
+/// Whether `fd` still is the kernel file of `kind`; otherwise it is forgotten (closed and
+/// reused behind our back).
+fn still_ours(fd: c_int, kind: Kind) -> bool {
+    if kernel::is_kernel_file(fd, kind) {
+        return true;
+    }
+    fds::set(fd, State::Plain);
+    false
+}
+
+/// Where a read of `fd` starts in the served content: the kernel's position mapped through the
+/// entry when the entry describes it, else the kernel's own.
+fn position(entry: Option<&Entry>, kernel_pos: u64) -> (u64, Option<u64>) {
+    match entry {
+        Some(e) if e.mapped.load(Ordering::Relaxed) && e.kernel_pos.load(Ordering::Relaxed) == kernel_pos => {
+            (e.pos.load(Ordering::Relaxed), Some(e.len.load(Ordering::Relaxed)))
+        }
+        _ => (kernel_pos, None),
+    }
+}
+
+/// A read (`read`, `pread`, `readv`, `preadv`) of a served kernel file. `offset` is the
+/// positional read's offset; `real` makes the program's call itself.
+pub fn read(
+    fd: c_int,
+    kind: Kind,
+    bufs: Bufs,
+    offset: Option<i64>,
+    real: &mut dyn FnMut() -> isize,
+) -> isize {
+    if seal::sealed() || !crate::env::config().enabled(kind.feature()) || !still_ours(fd, kind) {
+        return real();
+    }
+    let kernel_pos = match offset {
+        Some(o) => o,
+        None => sys::lseek(fd, 0, libc::SEEK_CUR),
+    };
+    let Ok(kernel_pos) = u64::try_from(kernel_pos) else { return real() };
+    let entry = Held(if offset.is_none() { fds::find(fd) } else { None });
+    let (pos, known_len) = position(entry.0, kernel_pos);
+    let from_kernel = real();
+    let Ok(written) = usize::try_from(from_kernel) else { return from_kernel };
+    if offset.is_none() && known_len.is_none() && written == 0 && kernel_pos > 0 {
+        // The kernel's end, and nothing maps it elsewhere: the served content ended here too.
+        return 0;
+    }
+    let req = Request { fd, kind, bufs, kernel_pos, pos, known_len, written, positional: offset.is_some() };
+    stack::run(|arena| req.serve(entry.0, arena)).flatten().unwrap_or(from_kernel)
+}
+
+struct Request {
+    fd: c_int,
+    kind: Kind,
+    bufs: Bufs,
+    kernel_pos: u64,
+    /// Where the read starts in the served content.
+    pos: u64,
+    /// The served content's length, when the entry knows it.
+    known_len: Option<u64>,
+    /// Bytes the kernel wrote into the buffers.
+    written: usize,
+    positional: bool,
+}
+
+impl Request {
+    /// The served read; `None` to leave the kernel's bytes as they are.
+    fn serve(&self, entry: Option<&Entry>, arena: &mut stack::Arena) -> Option<isize> {
+        let (template, rendered) = arena.halves();
+        let src = RawSource::new();
+        // SAFETY (for every use of `self.bufs`): the kernel has just read into them successfully.
+        let capacity = unsafe { self.bufs.capacity() };
+        let pos = usize::try_from(self.pos).ok()?;
+        let kept = entry.filter(|_| self.known_len.is_some() && pos > 0).and_then(Entry::kept);
+        let content: &[u8] = match (kept, self.known_len) {
+            (Some(c), _) => c,
+            (None, Some(len)) if self.pos >= len => &[],
+            _ => {
+                let host = self.template(&src, capacity, template)?;
+                let len = content::render(self.kind, &src, host, rendered)?;
+                rendered.get(..len)?
+            }
+        };
+        let rest = content.get(pos..).unwrap_or(&[]);
+        let want = rest.len().min(capacity);
+        let mut proven = self.written;
+        if want > proven {
+            // SAFETY: the kernel checks the buffers.
+            let again = unsafe { self.bufs.prove(self.fd) };
+            proven = proven.max(usize::try_from(again).unwrap_or(0));
+        }
+        let n = want.min(proven);
+        // SAFETY: `proven` bytes of the buffers were just written by the kernel.
+        unsafe { self.bufs.overwrite(rest.get(..n)?, proven) };
+        if !self.positional {
+            self.remember(entry, content, kept.is_some(), n);
+        }
+        isize::try_from(n).ok()
+    }
+
+    /// The host's text: from the program's own read when it covered the whole file, else read
+    /// again from the start (under the test root: the root's file).
+    fn template<'a>(&self, src: &RawSource, capacity: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let n = if src.rooted() {
+            content::rooted_template(self.kind, src, buf)?
+        } else if !content::needs_template(self.kind) {
+            0
+        } else if self.kernel_pos == 0 && self.written < capacity {
+            // SAFETY: the kernel wrote `written` bytes into the buffers in this call.
+            unsafe { self.bufs.gather(self.written, buf)? }
+        } else {
+            read_from_start(self.fd, buf)?
+        };
+        buf.get(..n)
+    }
+
+    /// Records where the kernel's position now stands in the served content, and keeps the
+    /// content when the program has not read all of it.
+    fn remember(&self, entry: Option<&Entry>, content: &[u8], from_kept: bool, n: usize) {
+        let kernel_after = self.kernel_pos.saturating_add(self.written as u64);
+        let pos_after = self.pos.saturating_add(n as u64);
+        let len = content.len() as u64;
+        let partial = pos_after < len;
+        if kernel_after == pos_after && !partial {
+            if let Some(e) = entry {
+                e.reset();
+            }
+            return;
+        }
+        let claimed;
+        let e = match entry {
+            Some(e) => e,
+            None => {
+                claimed = fds::claim(self.fd, self.kind);
+                match claimed {
+                    Some(e) => e,
+                    None => return,
+                }
+            }
+        };
+        e.kernel_pos.store(kernel_after, Ordering::Relaxed);
+        e.pos.store(pos_after, Ordering::Relaxed);
+        e.len.store(len, Ordering::Relaxed);
+        e.mapped.store(true, Ordering::Relaxed);
+        if partial && !from_kept {
+            e.keep(content);
+        } else if !partial {
+            e.kept.store(0, Ordering::Relaxed);
+        }
+        if entry.is_none() {
+            e.unlock();
+        }
+    }
+}
+
+/// The whole kernel file behind `fd`, read from offset 0 without moving its position.
+fn read_from_start(fd: c_int, buf: &mut [u8]) -> Option<usize> {
+    let mut len = 0usize;
     loop {
-        let spare = map.spare();
+        let spare = buf.get_mut(len..)?;
         if spare.is_empty() {
             return None;
         }
-        let n = src.read(fd, spare)?;
+        let n = usize::try_from(sys::pread(fd, spare, len as i64)).ok()?;
         if n == 0 {
-            return Some(map);
+            return Some(len);
         }
-        map.advance(n);
+        len += n;
     }
 }
 
-/// Reads the host file of `kind` from `fd` (or from the test root).
-fn read_host(kind: Kind, src: &RawSource, fd: Option<&mut Fd>) -> Option<HostData> {
-    let mut own;
-    let fd = match fd {
-        Some(fd) if !src.rooted() => fd,
-        _ => {
-            own = src.open(kind.path())?;
-            &mut own
-        }
-    };
-    if kind.is_cpu() {
-        return read_big(src, fd).map(HostData::Big);
-    }
-    let mut text = HostText::new();
-    read_open_file(src, fd, &mut text)?;
-    if kind == Kind::Meminfo && !src.rooted() {
-        cache::store_host_meminfo(text.as_bytes());
-    }
-    Some(HostData::Small(text))
-}
-
-/// Opens `path` (relative to `dirfd`) the way the caller asked, and if it is the kernel file of
-/// `kind`, returns a served fd instead. `None` means: call the real function.
-pub fn open_virtual(dirfd: c_int, path: *const c_char, flags: c_int, kind: Kind) -> Option<c_int> {
-    if !crate::env::config().enabled(kind.feature()) {
-        return None;
-    }
-    let src = RawSource::new();
-    let mut cached = HostText::new();
-    // SAFETY: `path` is the caller's NUL-terminated path (already read by `candidate`).
-    let literal = dirfd == sys::AT_FDCWD && unsafe { CStr::from_ptr(path) }.to_bytes() == kind.path();
-    // The kernel's own meminfo path, while a verified copy of the host file is cached, needs no
-    // real open: that keeps repeated reads cheap. Every other spelling is resolved by the kernel.
-    let host = if kind == Kind::Meminfo && literal && !src.rooted() && cache::host_meminfo(&mut cached) {
-        HostData::Small(cached)
-    } else {
-        // Kernel files are regular files; anything else (a FIFO named `meminfo`) is left to the
-        // real function untouched.
-        if !sys::is_regular_file(dirfd, path) {
-            return None;
-        }
-        let real = sys::openat(dirfd, path, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK, 0);
-        if real < 0 {
-            return None;
-        }
-        let mut real = Fd(real);
-        // Only the kernel's file: a `meminfo` elsewhere, or one LXCFS already serves (FUSE), is
-        // left alone.
-        if sys::fs_magic(real.0)? != kind.fs_magic() {
-            return None;
-        }
-        if let Some(reference) = kind.reference()
-            && !reference.matches(kind, sys::inode(real.0)?)
-        {
-            return None;
-        }
-        read_host(kind, &src, Some(&mut real))?
-    };
-    let fd = serve(kind, &src, host.bytes(), flags & libc::O_CLOEXEC != 0)?;
-    if let Some((dev, ino)) = sys::inode(fd) {
-        fdtable::track(fd, kind as u8, dev, ino);
-    }
-    Some(fd)
-}
-
-/// Regenerates the content behind a served fd on a rewind. On any failure the fd keeps its
-/// previous content.
-pub fn refresh(fd: c_int) {
-    let Some(kind) = fdtable::lookup(fd).and_then(Kind::from_u8) else {
-        return;
-    };
-    let src = RawSource::new();
-    let mut cached = HostText::new();
-    let host = if kind == Kind::Meminfo && !src.rooted() && cache::host_meminfo(&mut cached) {
-        Some(HostData::Small(cached))
-    } else {
-        read_host(kind, &src, None)
-    };
-    let Some(host) = host else { return };
-    let fd_flags = sys::fcntl(fd, libc::F_GETFD, 0);
-    let offset = sys::lseek(fd, 0, libc::SEEK_CUR);
-    if fd_flags < 0 || offset < 0 {
-        return;
-    }
-    let Some(new) = serve(kind, &src, host.bytes(), true) else {
-        return;
-    };
-    let new = Fd(new);
-    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
-    if sys::dup3(new.0, fd, cloexec) >= 0 {
-        sys::lseek(fd, offset, libc::SEEK_SET);
-        if let Some((dev, ino)) = sys::inode(fd) {
-            fdtable::track(fd, kind as u8, dev, ino);
-        }
-    }
-}
-
-/// The host's `/proc/meminfo`: the cached template when fresh, else read (and cached).
-fn host_meminfo(src: &RawSource, out: &mut HostText) -> Option<()> {
-    if !src.rooted() && cache::host_meminfo(out) {
-        return Some(());
-    }
-    read_file(src, b"/proc/meminfo", out)?;
-    if !src.rooted() {
-        cache::store_host_meminfo(out.as_bytes());
-    }
-    Some(())
-}
-
-/// The memory view for a file other than `/proc/meminfo`, with the host figures from the
-/// host's meminfo.
-fn view_for_other_file(src: &RawSource) -> Option<MemoryView> {
-    let mut meminfo = HostText::new();
-    host_meminfo(src, &mut meminfo)?;
-    answers::memory_view(src, HostMemory::from_meminfo(meminfo.as_bytes())?)
-}
-
-/// Builds the container's version of the host file `host` and publishes it (`None`: serve the
-/// host file).
-fn serve(kind: Kind, src: &RawSource, host: &[u8], cloexec: bool) -> Option<c_int> {
-    if kind.is_cpu() {
-        let set: CpuSet = answers::cpu_set(src)?;
-        return publish(kind, cloexec, |emit| match kind {
-            Kind::Cpuinfo => {
-                cgshim::show::cpu::cpuinfo(host, &set, emit);
-                Some(())
-            }
-            Kind::Stat => cgshim::show::cpu::stat(host, &set, emit),
-            _ => {
-                cgshim::show::cpu::online(&set, emit);
-                Some(())
-            }
-        });
-    }
-    let mut content = Content::new();
-    match kind {
-        Kind::Meminfo => {
-            let view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
-            cgshim::show::meminfo::render(host, &view, &mut content)?;
-        }
-        Kind::Swaps => cgshim::show::swaps::render(host, &view_for_other_file(src)?, &mut content)?,
-        Kind::Vmstat => {
-            cgshim::show::vmstat::render(host, &view_for_other_file(src)?, crate::page_size(), &mut content)?
-        }
-        _ => {
-            let up = answers::container_uptime(src)?;
-            cgshim::show::uptime::render(up, answers::container_idle(src, up), &mut content);
-        }
-    }
-    publish(kind, cloexec, |emit| {
-        emit(content.as_bytes());
-        Some(())
-    })
-}
-
-const MFD_CLOEXEC: u32 = 1;
-const MFD_ALLOW_SEALING: u32 = 2;
-const MFD_NOEXEC_SEAL: u32 = 8;
-const F_ADD_SEALS: c_int = 1033;
-const SEALS: libc::c_long = 1 | 2 | 4 | 8; // SEAL | SHRINK | GROW | WRITE
-
-/// Buffered writes into the memfd being filled.
-struct Writer {
+/// `lseek` on a served kernel file: the position the program sees is the served content's.
+pub fn seek(
     fd: c_int,
-    buf: Buf<4096>,
-    failed: bool,
-}
-
-impl Writer {
-    fn push(&mut self, bytes: &[u8]) {
-        if self.buf.len().saturating_add(bytes.len()) > 4096 {
-            self.flush();
-        }
-        if bytes.len() > 4096 {
-            self.failed |= !write_all(self.fd, bytes);
-        } else {
-            self.buf.push(bytes);
-        }
-    }
-
-    fn flush(&mut self) {
-        self.failed |= !write_all(self.fd, self.buf.as_bytes());
-        self.buf.clear();
-    }
-}
-
-/// Writes all of `bytes` to `fd`; `false` on an error.
-fn write_all(fd: c_int, mut rest: &[u8]) -> bool {
-    while !rest.is_empty() {
-        let n = sys::write(fd, rest);
-        if n == -(libc::EINTR as isize) {
-            continue;
-        }
-        match usize::try_from(n).ok().filter(|&n| n > 0).and_then(|n| rest.get(n..)) {
-            Some(r) => rest = r,
-            None => return false,
-        }
-    }
-    true
-}
-
-/// 0: not known yet, 1: memfds can be created, 2: they cannot (a seccomp profile denies them).
-static FILES: AtomicU8 = AtomicU8::new(0);
-
-/// A sealable memfd, or `None` (remembered for the process) when the kernel or a seccomp
-/// profile refuses them.
-fn create_memfd(name: &CStr) -> Option<c_int> {
-    let mut mfd = sys::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
-    if mfd == -libc::EINVAL {
-        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
-        mfd = sys::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    }
-    if mfd < 0 {
-        if FILES.swap(2, Ordering::Relaxed) != 2 {
-            log::say(&[
-                b"memfd_create is refused (errno ",
-                log::num(mfd.unsigned_abs().into()).as_bytes(),
-                b"): host values everywhere, so that files and calls agree",
-            ]);
-        }
-        return None;
-    }
-    FILES.store(1, Ordering::Relaxed);
-    Some(mfd)
-}
-
-/// Whether this process can be handed served files. The calls (`sysinfo`, `sysconf`,
-/// `get_nprocs`) answer the container's values only when the files can too: programs that mix
-/// both (Busybox `free` takes totals from `sysinfo` and cache from `/proc/meminfo`) must never
-/// see two different machines. Probed once, on first need.
-pub fn files_available() -> bool {
-    match FILES.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => create_memfd(c"cgshim:probe").map(sys::close).is_some(),
-    }
-}
-
-/// A read-only fd holding what `fill` emits: a sealed memfd, reopened read-only through
-/// `/proc/self/fd` so that `write` fails with EBADF as on procfs, at the lowest free fd number.
-fn publish(
     kind: Kind,
-    cloexec: bool,
-    fill: impl FnOnce(&mut dyn FnMut(&[u8])) -> Option<()>,
-) -> Option<c_int> {
-    let mfd = Fd(create_memfd(kind.memfd_name())?);
-    let mut writer = Writer { fd: mfd.0, buf: Buf::new(), failed: false };
-    fill(&mut |bytes| writer.push(bytes))?;
-    writer.flush();
-    if writer.failed {
-        return None;
+    offset: i64,
+    whence: c_int,
+    real: &mut dyn FnMut(i64, c_int) -> i64,
+) -> i64 {
+    if seal::sealed() {
+        return real(offset, whence);
     }
-    sys::fchmod(mfd.0, 0o444);
-    sys::fcntl(mfd.0, F_ADD_SEALS, SEALS);
-    let mut path = Buf::<32>::new();
-    path.push(b"/proc/self/fd/");
-    path.push_u64(u64::try_from(mfd.0).ok()?);
-    let path = c_path(None, path.as_bytes())?;
-    let cloexec = if cloexec { libc::O_CLOEXEC } else { 0 };
-    let ro = Fd(sys::openat(sys::AT_FDCWD, path.as_bytes().as_ptr().cast(), libc::O_RDONLY | cloexec, 0));
-    if ro.0 < 0 {
-        return None;
+    if whence != libc::SEEK_CUR {
+        let r = real(offset, whence);
+        if r >= 0
+            && let Some(e) = fds::find(fd)
+        {
+            e.reset();
+            e.unlock();
+        }
+        return r;
     }
-    // Hand out the memfd's number, the lowest free one when we started, as open(2) would.
-    let mfd = core::mem::ManuallyDrop::new(mfd);
-    if sys::dup3(ro.0, mfd.0, cloexec) < 0 {
-        sys::close(mfd.0);
-        return None;
+    if !still_ours(fd, kind) {
+        return real(offset, whence);
     }
-    Some(mfd.0)
+    let Ok(kernel_pos) = u64::try_from(sys::lseek(fd, 0, libc::SEEK_CUR)) else {
+        return real(offset, whence);
+    };
+    let entry = Held(fds::find(fd));
+    let (pos, _) = position(entry.0, kernel_pos);
+    if offset == 0 {
+        return i64::try_from(pos).unwrap_or(i64::MAX);
+    }
+    let target = i64::try_from(pos).ok().and_then(|p| p.checked_add(offset));
+    let r = match target {
+        Some(t) if t >= 0 => real(t, libc::SEEK_SET),
+        _ => real(offset, whence),
+    };
+    if r >= 0
+        && let Some(e) = entry.0
+    {
+        e.reset();
+    }
+    r
+}
+
+/// `sendfile` from a served kernel file: the content is written to `out` by the library
+/// (the kernel would copy its own). `real(count)` is the program's call with that count; with
+/// 0 it checks the fds and the offset pointer without copying anything.
+pub fn sendfile(
+    out: c_int,
+    fd: c_int,
+    kind: Kind,
+    offset: *mut i64,
+    count: usize,
+    real: &mut dyn FnMut(usize) -> isize,
+) -> isize {
+    if seal::sealed() || !crate::env::config().enabled(kind.feature()) || !still_ours(fd, kind) {
+        return real(count);
+    }
+    let checked = real(0);
+    if checked < 0 || count == 0 {
+        return checked;
+    }
+    let kernel_pos = if offset.is_null() {
+        match u64::try_from(sys::lseek(fd, 0, libc::SEEK_CUR)) {
+            Ok(p) => p,
+            Err(_) => return real(count),
+        }
+    } else {
+        // SAFETY: the kernel has just read and written `*offset` (the zero-count call).
+        match u64::try_from(unsafe { *offset }) {
+            Ok(p) => p,
+            Err(_) => return real(count),
+        }
+    };
+    let entry = Held(if offset.is_null() { fds::find(fd) } else { None });
+    let (pos, known_len) = position(entry.0, kernel_pos);
+    let sent = stack::run(|arena| {
+        let (template, rendered) = arena.halves();
+        let src = RawSource::new();
+        let kept = entry.0.filter(|_| known_len.is_some() && pos > 0).and_then(Entry::kept);
+        let content: &[u8] = match kept {
+            Some(c) => c,
+            None => {
+                let n = if src.rooted() {
+                    content::rooted_template(kind, &src, template)?
+                } else if content::needs_template(kind) {
+                    read_from_start(fd, template)?
+                } else {
+                    0
+                };
+                let len = content::render(kind, &src, template.get(..n)?, rendered)?;
+                rendered.get(..len)?
+            }
+        };
+        let rest = content.get(usize::try_from(pos).ok()?..).unwrap_or(&[]);
+        let rest = rest.get(..rest.len().min(count))?;
+        let mut done = 0usize;
+        while done < rest.len() {
+            let w = sys::write(out, rest.get(done..)?);
+            if w == -(libc::EINTR as isize) {
+                continue;
+            }
+            match usize::try_from(w) {
+                Ok(0) => break,
+                Ok(w) => done += w,
+                Err(_) if done > 0 => break,
+                Err(_) => return Some(w),
+            }
+        }
+        if offset.is_null() {
+            let req = Request {
+                fd,
+                kind,
+                bufs: Bufs::One(core::ptr::null_mut(), 0),
+                kernel_pos,
+                pos,
+                known_len,
+                written: 0,
+                positional: false,
+            };
+            req.remember(entry.0, content, kept.is_some(), done);
+        }
+        isize::try_from(done).ok()
+    })
+    .flatten();
+    match sent {
+        Some(n) if n >= 0 => {
+            if !offset.is_null() {
+                // SAFETY: checked by the zero-count call.
+                unsafe { *offset = offset.read().saturating_add(n as i64) };
+            }
+            n
+        }
+        Some(err) => crate::libc_result(err as i64) as isize,
+        None => real(count),
+    }
 }

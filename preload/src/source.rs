@@ -3,6 +3,7 @@
 use crate::sys;
 use cgshim::buf::Buf;
 use cgshim::decide::source::Source;
+use core::cell::Cell;
 
 /// An fd of ours, closed on drop.
 pub struct Fd(pub i32);
@@ -18,22 +19,40 @@ pub struct RawSource {
     /// Accept only files on procfs, cgroupfs or sysfs (secure mode: never parse a file a user
     /// could have put in place of a kernel file).
     kernel_only: bool,
+    /// Whether an open or read failed for want of a resource (EMFILE, ENFILE, ENOMEM, …)
+    /// rather than because of the file: such a failure says nothing about the cgroup.
+    transient: Cell<bool>,
 }
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
 const CGROUP2_SUPER_MAGIC: i64 = 0x63677270;
-pub const SYSFS_MAGIC: i64 = 0x62656572;
+const SYSFS_MAGIC: i64 = 0x62656572;
+
+fn is_transient(errno: i32) -> bool {
+    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR | libc::ENOBUFS)
+}
 
 impl RawSource {
     pub fn new() -> Self {
         let root = crate::env::sysroot();
-        Self { root, kernel_only: root.is_none() && crate::env::secure() }
+        Self { root, kernel_only: root.is_none() && crate::env::secure(), transient: Cell::new(false) }
     }
 
     /// Whether kernel paths are read under a test root instead of `/`.
     pub fn rooted(&self) -> bool {
         self.root.is_some()
+    }
+
+    /// Whether a failure so far was for want of a resource (see the field).
+    pub fn transient(&self) -> bool {
+        self.transient.get()
+    }
+
+    fn failed(&self, errno: i32) {
+        if is_transient(errno) {
+            self.transient.set(true);
+        }
     }
 }
 
@@ -53,14 +72,17 @@ impl Source for RawSource {
 
     fn open(&self, path: &[u8]) -> Option<Fd> {
         let p = c_path(self.root, path)?;
-        let fd = sys::openat(
-            sys::AT_FDCWD,
-            p.as_bytes().as_ptr().cast(),
-            // O_NONBLOCK: a FIFO put in place of a kernel file must not hang the program.
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-            0,
-        );
+        let fd = sys::with_fd_headroom(|| {
+            sys::openat(
+                sys::AT_FDCWD,
+                p.as_bytes().as_ptr().cast(),
+                // O_NONBLOCK: a FIFO put in place of a kernel file must not hang the program.
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+                0,
+            )
+        });
         if fd < 0 {
+            self.failed(-fd);
             return None;
         }
         let fd = Fd(fd);
@@ -83,9 +105,10 @@ impl Source for RawSource {
             if n == -(libc::EINTR as isize) {
                 continue;
             }
+            if n < 0 {
+                self.failed(n.unsigned_abs() as i32);
+            }
             return usize::try_from(n).ok();
         }
     }
 }
-
-pub const PROC_MAGIC: i64 = PROC_SUPER_MAGIC;
