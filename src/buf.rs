@@ -90,35 +90,100 @@ impl<const N: usize> Buf<N> {
             _ => self.overflow = true,
         }
     }
+}
 
-    pub fn push_byte(&mut self, byte: u8) {
+/// Where rendered text goes: a [`Buf`] of fixed capacity, or a borrowed slice ([`Text`]). A
+/// write past the end sets the overflow flag; the text must not be used then.
+pub trait Sink {
+    fn push(&mut self, bytes: &[u8]);
+    fn overflowed(&self) -> bool;
+    fn clear(&mut self);
+
+    fn push_byte(&mut self, byte: u8) {
         self.push(&[byte]);
     }
 
     /// Appends `value` in decimal.
-    pub fn push_u64(&mut self, value: u64) {
+    fn push_u64(&mut self, value: u64) {
         let mut digits = [0u8; 20];
         let text = format_u64(value, &mut digits);
         self.push(text);
     }
 
     /// Appends `value` in decimal with leading zeros up to `width` digits.
-    pub fn push_u64_zero_padded(&mut self, value: u64, width: usize) {
-        self.push_u64_aligned(value, width, b'0');
+    fn push_u64_zero_padded(&mut self, value: u64, width: usize) {
+        push_u64_aligned(self, value, width, b'0');
     }
 
     /// Appends `value` in decimal, right-aligned in a field of `width` characters.
-    pub fn push_u64_padded(&mut self, value: u64, width: usize) {
-        self.push_u64_aligned(value, width, b' ');
+    fn push_u64_padded(&mut self, value: u64, width: usize) {
+        push_u64_aligned(self, value, width, b' ');
+    }
+}
+
+fn push_u64_aligned<S: Sink + ?Sized>(out: &mut S, value: u64, width: usize, fill: u8) {
+    let mut digits = [0u8; 20];
+    let text = format_u64(value, &mut digits);
+    for _ in text.len()..width {
+        out.push_byte(fill);
+    }
+    out.push(text);
+}
+
+impl<const N: usize> Sink for Buf<N> {
+    fn push(&mut self, bytes: &[u8]) {
+        Buf::push(self, bytes);
     }
 
-    fn push_u64_aligned(&mut self, value: u64, width: usize, fill: u8) {
-        let mut digits = [0u8; 20];
-        let text = format_u64(value, &mut digits);
-        for _ in text.len()..width {
-            self.push_byte(fill);
+    fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    fn clear(&mut self) {
+        Buf::clear(self);
+    }
+}
+
+/// Text written into a borrowed slice (the library renders large files into scratch memory).
+pub struct Text<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+    overflow: bool,
+}
+
+impl<'a> Text<'a> {
+    pub fn new(bytes: &'a mut [u8]) -> Self {
+        Text { bytes, len: 0, overflow: false }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Sink for Text<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        match self.bytes.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => self.overflow = true,
         }
-        self.push(text);
+    }
+
+    fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
     }
 }
 
@@ -145,6 +210,18 @@ pub type PathBuf = Buf<1024>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_in_a_slice() {
+        let mut space = [0u8; 8];
+        let mut t = Text::new(&mut space);
+        t.push(b"ab");
+        t.push_u64_padded(7, 3);
+        assert_eq!((t.len(), t.overflowed()), (5, false));
+        t.push(b"long");
+        assert!(t.overflowed());
+        assert_eq!(&space[..5], b"ab  7");
+    }
 
     #[test]
     fn numbers_and_padding() {

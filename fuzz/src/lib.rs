@@ -20,7 +20,7 @@
 
 #![allow(clippy::too_many_lines, clippy::type_complexity, dead_code)]
 
-use cgshim::buf::Buf;
+use cgshim::buf::{Buf, Sink};
 use cgshim::decide::cpu::{self as dcpu, Quota};
 use cgshim::decide::discover::{self, MEMORY, Version};
 use cgshim::decide::memory::{self, HostMemory, MemoryView};

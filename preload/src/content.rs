@@ -5,12 +5,9 @@
 use crate::answers;
 use crate::kernel::Kind;
 use crate::source::RawSource;
-use cgshim::buf::Buf;
+use cgshim::buf::{Buf, Sink, Text};
 use cgshim::decide::memory::{HostMemory, MemoryView};
 use cgshim::decide::source::{Source, read_open_file};
-
-/// The memory files (everything but the CPU files) fit this.
-pub type Small = Buf<16384>;
 
 /// Whether the kind's content is built from the host's text (uptime and the online list are
 /// computed entirely).
@@ -23,12 +20,18 @@ pub fn needs_template(kind: Kind) -> bool {
 /// over it is someone else's). Under the test root: that root's meminfo.
 fn host_memory(src: &RawSource) -> Option<HostMemory> {
     if src.rooted() {
-        let mut text = Buf::<8192>::new();
-        let mut f = src.open(Kind::Meminfo.path().to_bytes())?;
-        read_open_file(src, &mut f, &mut text)?;
-        return HostMemory::from_meminfo(text.as_bytes());
+        return rooted_host_memory(src);
     }
     answers::host_from_sysinfo()
+}
+
+/// Out of line: its buffer stays off the stack of the usual path.
+#[inline(never)]
+fn rooted_host_memory(src: &RawSource) -> Option<HostMemory> {
+    let mut text = Buf::<8192>::new();
+    let mut f = src.open(Kind::Meminfo.path().to_bytes())?;
+    read_open_file(src, &mut f, &mut text)?;
+    HostMemory::from_meminfo(text.as_bytes())
 }
 
 fn view_for_other_file(src: &RawSource) -> Option<MemoryView> {
@@ -37,55 +40,31 @@ fn view_for_other_file(src: &RawSource) -> Option<MemoryView> {
 
 /// Renders the container's `kind` file from the host's text `host` into `out`; the length used.
 pub fn render(kind: Kind, src: &RawSource, host: &[u8], out: &mut [u8]) -> Option<usize> {
-    if kind.is_cpu() {
-        let set = answers::cpu_set(src)?;
-        let mut w = Writer { out, len: 0, overflow: false };
-        let mut emit = |bytes: &[u8]| w.push(bytes);
-        match kind {
-            Kind::Cpuinfo => cgshim::show::cpu::cpuinfo(host, &set, &mut emit),
-            Kind::Stat => cgshim::show::cpu::stat(host, &set, &mut emit)?,
-            _ => cgshim::show::cpu::online(&set, &mut emit),
-        }
-        return (!w.overflow).then_some(w.len);
-    }
-    let mut small = Small::new();
+    let mut text = Text::new(out);
     match kind {
         Kind::Meminfo => {
             let view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
-            cgshim::show::meminfo::render(host, &view, &mut small)?;
+            cgshim::show::meminfo::render(host, &view, &mut text)?;
         }
-        Kind::Swaps => cgshim::show::swaps::render(host, &view_for_other_file(src)?, &mut small)?,
+        Kind::Swaps => cgshim::show::swaps::render(host, &view_for_other_file(src)?, &mut text)?,
         Kind::Vmstat => {
-            cgshim::show::vmstat::render(host, &view_for_other_file(src)?, crate::page_size(), &mut small)?
+            cgshim::show::vmstat::render(host, &view_for_other_file(src)?, crate::page_size(), &mut text)?
         }
-        _ => {
+        Kind::Uptime => {
             let up = answers::container_uptime(src)?;
-            cgshim::show::uptime::render(up, answers::container_idle(src, up), &mut small);
+            cgshim::show::uptime::render(up, answers::container_idle(src, up), &mut text);
         }
-    }
-    let bytes = small.as_bytes();
-    out.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    Some(bytes.len())
-}
-
-/// Appends into a fixed slice, remembering an overflow instead of failing each write.
-struct Writer<'a> {
-    out: &'a mut [u8],
-    len: usize,
-    overflow: bool,
-}
-
-impl Writer<'_> {
-    fn push(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        match self.out.get_mut(self.len..end) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len = end;
+        Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline => {
+            let set = answers::cpu_set(src)?;
+            let mut emit = |bytes: &[u8]| text.push(bytes);
+            match kind {
+                Kind::Cpuinfo => cgshim::show::cpu::cpuinfo(host, &set, &mut emit),
+                Kind::Stat => cgshim::show::cpu::stat(host, &set, &mut emit)?,
+                _ => cgshim::show::cpu::online(&set, &mut emit),
             }
-            None => self.overflow = true,
         }
     }
+    (!text.overflowed()).then_some(text.len())
 }
 
 /// Reads the whole host file of `kind` under the test root into `out`.

@@ -82,11 +82,6 @@ impl Kind {
         }
     }
 
-    /// The CPU files can be large (hundreds of KiB on big hosts): they are built in the arena.
-    pub fn is_cpu(self) -> bool {
-        matches!(self, Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline)
-    }
-
     /// The name of the directory that holds the file.
     fn parent(self) -> &'static [u8] {
         match self {

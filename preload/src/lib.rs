@@ -37,6 +37,11 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     unsafe { libc::abort() }
 }
 
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot (glibc and musl).
+    unsafe { *libc::__errno_location() }
+}
+
 fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns the calling thread's errno slot (glibc and musl).
     unsafe { *libc::__errno_location() = e };

@@ -1,7 +1,7 @@
 //! `CGSHIM_DEBUG=1`: one line per decision on standard error, prefixed `cgshim:`. Written with a
 //! single raw `write(2)` (no stdio lock, no allocation); never in secure mode.
 
-use cgshim::buf::Buf;
+use cgshim::buf::{Buf, Sink};
 
 pub type Line = Buf<512>;
 

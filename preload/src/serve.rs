@@ -199,22 +199,10 @@ struct Request {
 impl Request {
     /// The served read; `None` to leave the kernel's bytes as they are.
     fn serve(&self, entry: Option<&Entry>, arena: &mut stack::Arena) -> Option<isize> {
-        let (template, rendered) = arena.halves();
-        let src = RawSource::new();
         // SAFETY (for every use of `self.bufs`): the kernel has just read into them successfully.
         let capacity = unsafe { self.bufs.capacity() };
-        let pos = usize::try_from(self.pos).ok()?;
-        let kept = entry.filter(|_| self.known_len.is_some() && pos > 0).and_then(Entry::kept);
-        let content: &[u8] = match (kept, self.known_len) {
-            (Some(c), _) => c,
-            (None, Some(len)) if self.pos >= len => &[],
-            _ => {
-                let host = self.template(&src, capacity, template)?;
-                let len = content::render(self.kind, &src, host, rendered)?;
-                rendered.get(..len)?
-            }
-        };
-        let rest = content.get(pos..).unwrap_or(&[]);
+        let (content, from_kept) = self.content(entry, capacity, arena)?;
+        let rest = content.get(usize::try_from(self.pos).ok()?..).unwrap_or(&[]);
         let want = rest.len().min(capacity);
         let mut proven = self.written;
         if want > proven {
@@ -226,9 +214,31 @@ impl Request {
         // SAFETY: `proven` bytes of the buffers were just written by the kernel.
         unsafe { self.bufs.overwrite(rest.get(..n)?, proven) };
         if !self.positional {
-            self.remember(entry, content, kept.is_some(), n);
+            self.remember(entry, content, from_kept, n);
         }
         isize::try_from(n).ok()
+    }
+
+    /// The served content this read continues: the one kept from earlier pieces, nothing past
+    /// its end, or a fresh one. Also whether it is the kept one.
+    fn content<'a>(
+        &self,
+        entry: Option<&'a Entry>,
+        capacity: usize,
+        arena: &'a mut stack::Arena,
+    ) -> Option<(&'a [u8], bool)> {
+        let kept = entry.filter(|_| self.known_len.is_some() && self.pos > 0).and_then(Entry::kept);
+        match (kept, self.known_len) {
+            (Some(c), _) => Some((c, true)),
+            (None, Some(len)) if self.pos >= len => Some((&[], false)),
+            _ => {
+                let (template, rendered) = arena.halves();
+                let src = RawSource::new();
+                let host = self.template(&src, capacity, template)?;
+                let len = content::render(self.kind, &src, host, rendered)?;
+                Some((rendered.get(..len)?, false))
+            }
+        }
     }
 
     /// The host's text: from the program's own read when it covered the whole file, else read
@@ -238,13 +248,21 @@ impl Request {
             content::rooted_template(self.kind, src, buf)?
         } else if !content::needs_template(self.kind) {
             0
-        } else if self.kernel_pos == 0 && self.written < capacity {
+        } else if self.kernel_pos == 0 && self.written < capacity && self.at_end() {
             // SAFETY: the kernel wrote `written` bytes into the buffers in this call.
             unsafe { self.bufs.gather(self.written, buf)? }
         } else {
             read_from_start(self.fd, buf)?
         };
         buf.get(..n)
+    }
+
+    /// Whether the kernel stopped short of the buffers at the end of its file, not at memory it
+    /// could not write (a buffer running into an unmapped page). A one-byte read right after
+    /// the bytes it wrote: at the end it costs no regeneration of the file.
+    fn at_end(&self) -> bool {
+        let next = self.kernel_pos.saturating_add(self.written as u64);
+        i64::try_from(next).is_ok_and(|at| sys::pread(self.fd, &mut [0u8; 1], at) == 0)
     }
 
     /// Records where the kernel's position now stands in the served content, and keeps the
@@ -347,56 +365,77 @@ pub fn seek(
     r
 }
 
+/// Whether the kernel sends the file of `kind` at all: `sendfile` needs the file to support
+/// splicing, which some procfs files do not (`/proc/swaps`: EINVAL). Asked once per kind, of the
+/// kernel, with one byte into a pipe of the library's own: `None`, or the errno to answer.
+fn splice_refusal(kind: Kind, real: &mut dyn FnMut(c_int, *mut i64, usize) -> isize) -> Option<c_int> {
+    static ANSWER: [core::sync::atomic::AtomicI32; 8] = [const { core::sync::atomic::AtomicI32::new(-1) }; 8];
+    let slot = ANSWER.get(kind as usize)?;
+    match slot.load(Ordering::Relaxed) {
+        -1 => {}
+        0 => return None,
+        e => return Some(e),
+    }
+    let (r, w) = sys::pipe()?;
+    let mut at = 0i64;
+    let errno_before = crate::errno();
+    let n = real(w, &mut at, 1);
+    let answer = if n < 0 { crate::errno() } else { 0 };
+    crate::set_errno(errno_before);
+    sys::close(r);
+    sys::close(w);
+    slot.store(answer, Ordering::Relaxed);
+    (answer != 0).then_some(answer)
+}
+
 /// `sendfile` from a served kernel file: the content is written to `out` by the library
-/// (the kernel would copy its own). `real(count)` is the program's call with that count; with
-/// 0 it checks the fds and the offset pointer without copying anything.
+/// (the kernel would copy its own). `real(out, offset, count)` is the program's call with those
+/// arguments; with a count of 0 it checks the fds and the offset pointer without copying.
 pub fn sendfile(
     out: c_int,
     fd: c_int,
     kind: Kind,
     offset: *mut i64,
     count: usize,
-    real: &mut dyn FnMut(usize) -> isize,
+    real: &mut dyn FnMut(c_int, *mut i64, usize) -> isize,
 ) -> isize {
     if seal::sealed() || !crate::env::config().enabled(kind.feature()) || !still_ours(fd, kind) {
-        return real(count);
+        return real(out, offset, count);
     }
-    let checked = real(0);
+    let checked = real(out, offset, 0);
     if checked < 0 || count == 0 {
         return checked;
+    }
+    if let Some(errno) = splice_refusal(kind, real) {
+        crate::set_errno(errno);
+        return -1;
     }
     let kernel_pos = if offset.is_null() {
         match u64::try_from(sys::lseek(fd, 0, libc::SEEK_CUR)) {
             Ok(p) => p,
-            Err(_) => return real(count),
+            Err(_) => return real(out, offset, count),
         }
     } else {
         // SAFETY: the kernel has just read and written `*offset` (the zero-count call).
         match u64::try_from(unsafe { *offset }) {
             Ok(p) => p,
-            Err(_) => return real(count),
+            Err(_) => return real(out, offset, count),
         }
     };
     let entry = Held(if offset.is_null() { fds::find(fd) } else { None });
     let (pos, known_len) = position(entry.0, kernel_pos);
+    let req = Request {
+        fd,
+        kind,
+        bufs: Bufs::One(core::ptr::null_mut(), 0),
+        kernel_pos,
+        pos,
+        known_len,
+        written: 0,
+        positional: !offset.is_null(),
+    };
     let sent = stack::run(|arena| {
-        let (template, rendered) = arena.halves();
-        let src = RawSource::new();
-        let kept = entry.0.filter(|_| known_len.is_some() && pos > 0).and_then(Entry::kept);
-        let content: &[u8] = match kept {
-            Some(c) => c,
-            None => {
-                let n = if src.rooted() {
-                    content::rooted_template(kind, &src, template)?
-                } else if content::needs_template(kind) {
-                    read_from_start(fd, template)?
-                } else {
-                    0
-                };
-                let len = content::render(kind, &src, template.get(..n)?, rendered)?;
-                rendered.get(..len)?
-            }
-        };
+        let (content, from_kept) = req.content(entry.0, 0, arena)?;
         let rest = content.get(usize::try_from(pos).ok()?..).unwrap_or(&[]);
         let rest = rest.get(..rest.len().min(count))?;
         let mut done = 0usize;
@@ -412,18 +451,8 @@ pub fn sendfile(
                 Err(_) => return Some(w),
             }
         }
-        if offset.is_null() {
-            let req = Request {
-                fd,
-                kind,
-                bufs: Bufs::One(core::ptr::null_mut(), 0),
-                kernel_pos,
-                pos,
-                known_len,
-                written: 0,
-                positional: false,
-            };
-            req.remember(entry.0, content, kept.is_some(), done);
+        if !req.positional {
+            req.remember(entry.0, content, from_kept, done);
         }
         isize::try_from(done).ok()
     })
@@ -437,6 +466,6 @@ pub fn sendfile(
             n
         }
         Some(err) => crate::libc_result(err as i64) as isize,
-        None => real(count),
+        None => real(out, offset, count),
     }
 }

@@ -1,7 +1,7 @@
 //! The core's [`Source`] over raw system calls, optionally under the test root.
 
 use crate::sys;
-use cgshim::buf::Buf;
+use cgshim::buf::{Buf, Sink};
 use cgshim::decide::source::Source;
 use core::cell::Cell;
 

@@ -14,7 +14,7 @@ use crate::fds::{self, State};
 use crate::kernel::Kind;
 use crate::source::{Fd, RawSource, c_path};
 use crate::{content, log, seal, stack, sys};
-use cgshim::buf::Buf;
+use cgshim::buf::{Buf, Sink};
 use core::ffi::{CStr, c_int};
 use core::sync::atomic::{AtomicU8, Ordering};
 

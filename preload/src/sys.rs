@@ -30,6 +30,7 @@ mod nr {
     pub const DUP3: i64 = 292;
     pub const PRLIMIT64: i64 = 302;
     pub const MEMFD_CREATE: i64 = 319;
+    pub const PIPE2: i64 = 293;
     pub const STATX: i64 = 332;
 }
 
@@ -58,6 +59,7 @@ mod nr {
     pub const DUP3: i64 = 24;
     pub const PRLIMIT64: i64 = 261;
     pub const MEMFD_CREATE: i64 = 279;
+    pub const PIPE2: i64 = 59;
     pub const STATX: i64 = 291;
 }
 
@@ -173,6 +175,14 @@ pub fn memfd_create(name: &CStr, flags: u32) -> c_int {
     unsafe { syscall4(nr::MEMFD_CREATE, name.as_ptr() as i64, flags as i64, 0, 0) as c_int }
 }
 
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe() -> Option<(c_int, c_int)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: a writable array of two ints.
+    let r = unsafe { syscall4(nr::PIPE2, fds.as_mut_ptr() as i64, libc::O_CLOEXEC as i64, 0, 0) };
+    (r == 0).then_some((fds[0], fds[1]))
+}
+
 pub fn sysinfo(info: &mut libc::sysinfo) -> c_int {
     // SAFETY: `info` is a valid, writable struct sysinfo.
     unsafe { syscall4(nr::SYSINFO, info as *mut libc::sysinfo as i64, 0, 0, 0) as c_int }
@@ -221,7 +231,7 @@ fn set_nofile(limit: &libc::rlimit) -> bool {
 }
 
 /// Runs `make`, a system call that creates an fd. When it fails only because the process is at
-/// its soft fd limit (EMFILE), the soft limit is raised by one for the retry and put back at once:
+/// its fd limit (EMFILE), the limit is raised by one for the retry and put back at once:
 /// a program that has exactly used up its fds must still see the container's values, and the fd
 /// the library needs is closed again before it returns.
 pub fn with_fd_headroom(mut make: impl FnMut() -> c_int) -> c_int {
@@ -230,10 +240,12 @@ pub fn with_fd_headroom(mut make: impl FnMut() -> c_int) -> c_int {
         return fd;
     }
     let Some(old) = nofile() else { return fd };
-    if old.rlim_cur >= old.rlim_max {
-        return fd;
-    }
-    let raised = libc::rlimit { rlim_cur: old.rlim_cur.saturating_add(1), rlim_max: old.rlim_max };
+    // Above the soft limit when there is room below the hard one; above the hard one too for a
+    // process allowed to raise it (CAP_SYS_RESOURCE).
+    let raised = libc::rlimit {
+        rlim_cur: old.rlim_cur.saturating_add(1),
+        rlim_max: old.rlim_max.max(old.rlim_cur.saturating_add(1)),
+    };
     if !set_nofile(&raised) {
         return fd;
     }

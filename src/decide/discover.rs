@@ -9,7 +9,7 @@
 //! mounts keep the host entry listed below the container's).
 
 use super::source::{Source, for_each_line, read_file};
-use crate::buf::{Buf, PathBuf};
+use crate::buf::{Buf, PathBuf, Sink};
 use crate::read::{mountinfo, self_cgroup};
 
 /// cgroup v1 (one hierarchy per controller) or v2 (the unified hierarchy).
@@ -146,7 +146,7 @@ struct Candidate {
     live: bool,
 }
 
-const MAX_CANDIDATES: usize = 8;
+const MAX_CANDIDATES: usize = 4;
 
 /// Finds the caller's directory for `controller`.
 pub fn find<S: Source>(src: &S, controller: &Controller) -> Result<CgroupDir, NotFound> {

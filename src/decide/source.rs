@@ -52,12 +52,17 @@ pub fn read_open_file<S: Source, const N: usize>(
     }
 }
 
+/// The longest line [`for_each_line`] hands over. The lines read this way (`memory.stat`,
+/// `cpu.stat`, the cgroup mounts in mountinfo) are far shorter; the buffer lives on the stack of
+/// whatever thread calls the library, so it is kept small.
+pub const LINE_BUFFER: usize = 2048;
+
 /// Calls `each` with every line of the file (without its newline), reading it in chunks so that
 /// files of any size (a mountinfo with thousands of mounts) need only a fixed buffer. Lines longer
-/// than the buffer are skipped. `each` returns `false` to stop early.
+/// than [`LINE_BUFFER`] are skipped. `each` returns `false` to stop early.
 pub fn for_each_line<S: Source>(src: &S, path: &[u8], mut each: impl FnMut(&[u8]) -> bool) -> Option<()> {
     let mut file = src.open(path)?;
-    let mut buf = [0u8; 8192];
+    let mut buf = [0u8; LINE_BUFFER];
     let mut filled = 0usize;
     let mut skipping = false;
     loop {

@@ -3,7 +3,7 @@
 //! `root` and `mountpoint` are octal-escaped by the kernel (`\040` for a space).
 
 use super::lines::fields;
-use crate::buf::Buf;
+use crate::buf::{Buf, Sink};
 
 /// One mount, with borrowed (still escaped) fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,14 +2,14 @@
 //! cgroup can answer rewritten in place. Line order, unknown lines, and the column layout stay the
 //! host's, so parsers written against the kernel keep working and new kernel fields survive.
 
-use crate::buf::Buf;
+use crate::buf::Sink;
 use crate::decide::memory::MemoryView;
 use crate::read::lines::lines;
 use crate::read::meminfo::parse_line;
 
 /// Renders the container's `/proc/meminfo` from the host's text. `None` if the output does not
 /// fit `out` (the caller then serves the host file unchanged).
-pub fn render<const N: usize>(host: &[u8], view: &MemoryView, out: &mut Buf<N>) -> Option<()> {
+pub fn render<S: Sink>(host: &[u8], view: &MemoryView, out: &mut S) -> Option<()> {
     out.clear();
     for line in lines(host) {
         match parse_line(line).filter(|l| l.kb) {
@@ -32,7 +32,7 @@ pub fn render<const N: usize>(host: &[u8], view: &MemoryView, out: &mut Buf<N>) 
 
 /// Writes `key:` and `kb` so that the number ends in the same column as the host's number did
 /// (the kernel pads names to 16 columns and numbers to 8), followed by ` kB`.
-fn rewrite<const N: usize>(host_line: &[u8], key: &[u8], kb: u64, out: &mut Buf<N>) {
+fn rewrite<S: Sink>(host_line: &[u8], key: &[u8], kb: u64, out: &mut S) {
     let number_end = host_line.len().saturating_sub(3);
     out.push(key);
     out.push_byte(b':');
@@ -46,6 +46,7 @@ fn rewrite<const N: usize>(host_line: &[u8], key: &[u8], kb: u64, out: &mut Buf<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buf::Buf;
     use crate::decide::discover::Version;
     use crate::decide::memory::{HostMemory, Level, LimitOrigin, MAX_LEVELS};
     use crate::read::memory_stat::MemoryStat;

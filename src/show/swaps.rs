@@ -2,11 +2,11 @@
 //! one line for its swap allowance in the kernel's column layout (`none`, type `virtual`, as
 //! LXCFS names it), sizes in KiB.
 
-use crate::buf::Buf;
+use crate::buf::Sink;
 use crate::decide::memory::MemoryView;
 use crate::read::lines::lines;
 
-pub fn render<const N: usize>(host: &[u8], view: &MemoryView, out: &mut Buf<N>) -> Option<()> {
+pub fn render<S: Sink>(host: &[u8], view: &MemoryView, out: &mut S) -> Option<()> {
     out.clear();
     out.push(lines(host).next().unwrap_or(b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"));
     out.push_byte(b'\n');

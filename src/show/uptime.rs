@@ -1,15 +1,15 @@
 //! `/proc/uptime`: `<uptime> <idle>` in seconds with two decimals, as the kernel prints it.
 
-use crate::buf::Buf;
+use crate::buf::Sink;
 use crate::decide::uptime::NS_PER_SEC;
 
-fn push_seconds<const N: usize>(out: &mut Buf<N>, ns: u64) {
+fn push_seconds<S: Sink>(out: &mut S, ns: u64) {
     out.push_u64(ns / NS_PER_SEC);
     out.push_byte(b'.');
     out.push_u64_zero_padded(ns % NS_PER_SEC / 10_000_000, 2);
 }
 
-pub fn render<const N: usize>(uptime_ns: u64, idle_ns: u64, out: &mut Buf<N>) {
+pub fn render<S: Sink>(uptime_ns: u64, idle_ns: u64, out: &mut S) {
     out.clear();
     push_seconds(out, uptime_ns);
     out.push_byte(b' ');
@@ -25,6 +25,7 @@ pub fn sysinfo_seconds(uptime_ns: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buf::Buf;
 
     #[test]
     fn kernel_format() {

@@ -1,16 +1,11 @@
 //! `/proc/vmstat` as the container sees it: the host file, line by line (`name value`), with
 //! the counters the cgroup carries rewritten and every other line left as the host's.
 
-use crate::buf::Buf;
+use crate::buf::Sink;
 use crate::decide::memory::MemoryView;
 use crate::read::lines::{fields, lines};
 
-pub fn render<const N: usize>(
-    host: &[u8],
-    view: &MemoryView,
-    page_size: u64,
-    out: &mut Buf<N>,
-) -> Option<()> {
+pub fn render<S: Sink>(host: &[u8], view: &MemoryView, page_size: u64, out: &mut S) -> Option<()> {
     out.clear();
     for line in lines(host) {
         let mut f = fields(line);

@@ -706,6 +706,11 @@ impl Failures {
         self.0.push(msg);
     }
 
+    /// Moves these failures into `into`, each prefixed.
+    pub fn prefix_into(self, prefix: &str, into: &mut Failures) {
+        into.0.extend(self.0.into_iter().map(|m| format!("{prefix}{m}")));
+    }
+
     pub fn finish(self, title: &str) {
         if !self.0.is_empty() {
             panic!("{title}: {} failure(s):\n  - {}", self.0.len(), self.0.join("\n  - "));

@@ -6,6 +6,7 @@
 use crate::real::{Real, typed};
 use crate::source::{self, RawSource};
 use crate::{answers, env, libc_result, seal, stack, sys};
+use cgshim::buf::Sink;
 use cgshim::config::Feature;
 use core::ffi::{c_int, c_long};
 

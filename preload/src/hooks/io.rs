@@ -236,6 +236,11 @@ macro_rules! lseek_hook {
                     State::Memfd(kind) if offset == 0 && whence == libc::SEEK_SET => {
                         stream::refresh(fd, kind)
                     }
+                    State::Memfd(_) if whence != libc::SEEK_SET && whence != libc::SEEK_CUR => {
+                        if let Some(r) = super::meta::seek_like_kernel(fd, offset, whence) {
+                            return r;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -354,8 +359,9 @@ macro_rules! sendfile_hook {
         /// From a served file the content is the container's (Python's `shutil.copyfile`).
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name(out: c_int, fd: c_int, offset: *mut i64, count: usize) -> isize {
-            // SAFETY: the caller's arguments (with a count of ours), forwarded to the real function.
-            let mut real = |count: usize| match unsafe {
+            // SAFETY: the caller's arguments (or a pipe, offset and count of the library's own),
+            // forwarded to the real function.
+            let mut real = |out: c_int, offset: *mut i64, count: usize| match unsafe {
                 typed::<SendfileFn>(&$primary).or_else(|| typed::<SendfileFn>(&$fallback))
             } {
                 Some(f) => unsafe { f(out, fd, offset, count) },
@@ -370,7 +376,7 @@ macro_rules! sendfile_hook {
                     return serve::sendfile(out, fd, kind, offset, count, &mut real);
                 }
             }
-            real(count)
+            real(out, offset, count)
         }
     };
 }

@@ -7,9 +7,12 @@ use crate::fds::{self, State};
 use crate::kernel::Kind;
 use crate::real::{Real, typed};
 use crate::{libc_result, seal, stream, sys};
-use core::ffi::{CStr, c_char, c_int};
+use core::ffi::{CStr, c_char, c_int, c_void};
 
 type FstatFn = unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int;
+type StatFn = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+type XstatFn = unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat) -> c_int;
+type StatfsFn = unsafe extern "C" fn(*const c_char, *mut libc::statfs) -> c_int;
 type FxstatFn = unsafe extern "C" fn(c_int, c_int, *mut libc::stat) -> c_int;
 type FstatatFn = unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
 type FxstatatFn = unsafe extern "C" fn(c_int, c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
@@ -18,6 +21,12 @@ type FstatfsFn = unsafe extern "C" fn(c_int, *mut libc::statfs) -> c_int;
 type ReadlinkFn = unsafe extern "C" fn(*const c_char, *mut c_char, usize) -> isize;
 type ReadlinkatFn = unsafe extern "C" fn(c_int, *const c_char, *mut c_char, usize) -> isize;
 
+static STAT: Real = Real::new(c"stat");
+static STAT64: Real = Real::new(c"stat64");
+static XSTAT: Real = Real::new(c"__xstat");
+static XSTAT64: Real = Real::new(c"__xstat64");
+static STATFS: Real = Real::new(c"statfs");
+static STATFS64: Real = Real::new(c"statfs64");
 static FSTAT: Real = Real::new(c"fstat");
 static FSTAT64: Real = Real::new(c"fstat64");
 static FXSTAT: Real = Real::new(c"__fxstat");
@@ -46,6 +55,17 @@ fn stands_for(fd: c_int) -> Option<Kind> {
     }
 }
 
+/// The answers for the kernel file of `kind` come from the C library's own path functions, so
+/// that a bad buffer fails (or crashes) exactly as the program's call would have.
+fn stat_of(kind: Kind, buf: *mut libc::stat, primary: &Real, fallback: &Real) -> c_int {
+    // SAFETY: a NUL-terminated path and the caller's buffer, for the C library to check.
+    match unsafe { typed::<StatFn>(primary).or_else(|| typed::<StatFn>(fallback)) } {
+        Some(f) => unsafe { f(kind.path().as_ptr(), buf) },
+        // SAFETY: the kernel checks `buf`.
+        None => libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int,
+    }
+}
+
 /// `path` with `flags` names `dirfd` itself (`AT_EMPTY_PATH` and an empty path).
 ///
 /// # Safety
@@ -56,12 +76,11 @@ unsafe fn names_fd_itself(path: *const c_char, flags: c_int) -> bool {
 }
 
 macro_rules! fstat_hook {
-    ($name:ident, $primary:ident, $fallback:ident) => {
+    ($name:ident, $primary:ident, $fallback:ident, $stat:ident, $stat_fallback:ident) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name(fd: c_int, buf: *mut libc::stat) -> c_int {
             if let Some(kind) = stands_for(fd) {
-                // SAFETY: the kernel checks `buf`.
-                return libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int;
+                return stat_of(kind, buf, &$stat, &$stat_fallback);
             }
             // SAFETY: forwarding the caller's arguments.
             match unsafe { typed::<FstatFn>(&$primary).or_else(|| typed::<FstatFn>(&$fallback)) } {
@@ -72,17 +91,20 @@ macro_rules! fstat_hook {
     };
 }
 
-fstat_hook!(fstat, FSTAT, FSTAT64);
-fstat_hook!(fstat64, FSTAT64, FSTAT);
+fstat_hook!(fstat, FSTAT, FSTAT64, STAT, STAT64);
+fstat_hook!(fstat64, FSTAT64, FSTAT, STAT64, STAT);
 
 macro_rules! fxstat_hook {
-    ($name:ident, $real:ident) => {
+    ($name:ident, $real:ident, $xstat:ident) => {
         /// The `fstat` of programs built against glibc before 2.33.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name(ver: c_int, fd: c_int, buf: *mut libc::stat) -> c_int {
             if let Some(kind) = stands_for(fd) {
-                // SAFETY: the kernel checks `buf`.
-                return libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int;
+                // SAFETY: the C library's own path stat checks `buf` as its fstat would.
+                return match unsafe { typed::<XstatFn>(&$xstat) } {
+                    Some(f) => unsafe { f(ver, kind.path().as_ptr(), buf) },
+                    None => libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int,
+                };
             }
             // SAFETY: forwarding the caller's arguments.
             match unsafe { typed::<FxstatFn>(&$real) } {
@@ -93,8 +115,8 @@ macro_rules! fxstat_hook {
     };
 }
 
-fxstat_hook!(__fxstat, FXSTAT);
-fxstat_hook!(__fxstat64, FXSTAT64);
+fxstat_hook!(__fxstat, FXSTAT, XSTAT);
+fxstat_hook!(__fxstat64, FXSTAT64, XSTAT64);
 
 macro_rules! fstatat_hook {
     ($name:ident, $primary:ident, $fallback:ident) => {
@@ -106,13 +128,12 @@ macro_rules! fstatat_hook {
             flags: c_int,
         ) -> c_int {
             // SAFETY: see `names_fd_itself`.
-            if unsafe { names_fd_itself(path, flags) }
-                && let Some(kind) = stands_for(dirfd)
-            {
-                // SAFETY: the kernel checks `buf`.
-                return libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int;
-            }
-            // SAFETY: forwarding the caller's arguments.
+            let (dirfd, path, flags) =
+                match unsafe { names_fd_itself(path, flags) }.then(|| stands_for(dirfd)).flatten() {
+                    Some(kind) => (libc::AT_FDCWD, kind.path().as_ptr(), flags & !AT_EMPTY_PATH),
+                    None => (dirfd, path, flags),
+                };
+            // SAFETY: the caller's arguments, or the kernel file's path in their place.
             match unsafe { typed::<FstatatFn>(&$primary).or_else(|| typed::<FstatatFn>(&$fallback)) } {
                 Some(f) => unsafe { f(dirfd, path, buf, flags) },
                 None => {
@@ -139,13 +160,12 @@ macro_rules! fxstatat_hook {
             flags: c_int,
         ) -> c_int {
             // SAFETY: see `names_fd_itself`.
-            if unsafe { names_fd_itself(path, flags) }
-                && let Some(kind) = stands_for(dirfd)
-            {
-                // SAFETY: the kernel checks `buf`.
-                return libc_result(i64::from(unsafe { sys::stat_into(kind.path(), buf) })) as c_int;
-            }
-            // SAFETY: forwarding the caller's arguments.
+            let (dirfd, path, flags) =
+                match unsafe { names_fd_itself(path, flags) }.then(|| stands_for(dirfd)).flatten() {
+                    Some(kind) => (libc::AT_FDCWD, kind.path().as_ptr(), flags & !AT_EMPTY_PATH),
+                    None => (dirfd, path, flags),
+                };
+            // SAFETY: the caller's arguments, or the kernel file's path in their place.
             match unsafe { typed::<FxstatatFn>(&$real) } {
                 Some(f) => unsafe { f(ver, dirfd, path, buf, flags) },
                 None => {
@@ -188,12 +208,17 @@ pub unsafe extern "C" fn statx(
 }
 
 macro_rules! fstatfs_hook {
-    ($name:ident, $primary:ident, $fallback:ident) => {
+    ($name:ident, $primary:ident, $fallback:ident, $statfs:ident, $statfs_fallback:ident) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name(fd: c_int, buf: *mut libc::statfs) -> c_int {
             if let Some(kind) = stands_for(fd) {
-                // SAFETY: the kernel checks `buf`.
-                return libc_result(i64::from(unsafe { sys::statfs_into(kind.path(), buf) })) as c_int;
+                // SAFETY: the C library's own path statfs checks `buf` as its fstatfs would.
+                return match unsafe {
+                    typed::<StatfsFn>(&$statfs).or_else(|| typed::<StatfsFn>(&$statfs_fallback))
+                } {
+                    Some(f) => unsafe { f(kind.path().as_ptr(), buf) },
+                    None => libc_result(i64::from(unsafe { sys::statfs_into(kind.path(), buf) })) as c_int,
+                };
             }
             // SAFETY: forwarding the caller's arguments.
             match unsafe { typed::<FstatfsFn>(&$primary).or_else(|| typed::<FstatfsFn>(&$fallback)) } {
@@ -207,8 +232,8 @@ macro_rules! fstatfs_hook {
     };
 }
 
-fstatfs_hook!(fstatfs, FSTATFS, FSTATFS64);
-fstatfs_hook!(fstatfs64, FSTATFS64, FSTATFS);
+fstatfs_hook!(fstatfs, FSTATFS, FSTATFS64, STATFS, STATFS64);
+fstatfs_hook!(fstatfs64, FSTATFS64, FSTATFS, STATFS64, STATFS);
 
 /// The fd number a `/proc/self/fd/N` style path names (`/dev/fd/N`, `/proc/thread-self/fd/N`,
 /// `/proc/<own pid>/fd/N`).
@@ -287,4 +312,82 @@ pub unsafe extern "C" fn readlinkat(
 /// `fcntl` seal commands on a stream's fd answer as on the kernel's file (EINVAL).
 pub fn seals_refused(fd: c_int, cmd: c_int) -> bool {
     (cmd == libc::F_GET_SEALS || cmd == libc::F_ADD_SEALS) && stands_for(fd).is_some()
+}
+
+type MmapFn = unsafe extern "C" fn(*mut c_void, usize, c_int, c_int, c_int, i64) -> *mut c_void;
+
+static MMAP: Real = Real::new(c"mmap");
+static MMAP64: Real = Real::new(c"mmap64");
+
+/// Why the kernel's file of `kind` refuses a mapping with these arguments: it has no mmap at
+/// all (procfs: EIO, sysfs: ENODEV), after the checks every file gets.
+fn refused_mapping(kind: Kind, len: usize, prot: c_int, flags: c_int, offset: i64) -> c_int {
+    let shared =
+        flags & libc::MAP_TYPE == libc::MAP_SHARED || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE;
+    if len == 0 || offset & 0xfff != 0 {
+        libc::EINVAL
+    } else if shared && prot & libc::PROT_WRITE != 0 {
+        libc::EACCES
+    } else if kind == Kind::CpuOnline {
+        libc::ENODEV
+    } else {
+        libc::EIO
+    }
+}
+
+macro_rules! mmap_hook {
+    ($name:ident, $primary:ident, $fallback:ident) => {
+        /// A stream's fd cannot be mapped, as the kernel file it stands for cannot.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            addr: *mut c_void,
+            len: usize,
+            prot: c_int,
+            flags: c_int,
+            fd: c_int,
+            offset: i64,
+        ) -> *mut c_void {
+            if fd >= 0
+                && flags & libc::MAP_ANONYMOUS == 0
+                && let Some(kind) = stands_for(fd)
+            {
+                crate::set_errno(refused_mapping(kind, len, prot, flags, offset));
+                return libc::MAP_FAILED;
+            }
+            // SAFETY: forwarding the caller's arguments.
+            match unsafe { typed::<MmapFn>(&$primary).or_else(|| typed::<MmapFn>(&$fallback)) } {
+                Some(f) => unsafe { f(addr, len, prot, flags, fd, offset) },
+                None => {
+                    crate::set_errno(libc::ENOSYS);
+                    libc::MAP_FAILED
+                }
+            }
+        }
+    };
+}
+
+mmap_hook!(mmap, MMAP, MMAP64);
+mmap_hook!(mmap64, MMAP64, MMAP);
+
+/// `lseek` to the end, or to data or a hole, on a stream's fd: the kernel file's answer (asked
+/// of the kernel file itself), and the stream's fd moves there too.
+pub fn seek_like_kernel(fd: c_int, offset: i64, whence: c_int) -> Option<i64> {
+    let kind = stands_for(fd)?;
+    let kernel = sys::with_fd_headroom(|| {
+        sys::openat(
+            sys::AT_FDCWD,
+            kind.path().as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            0,
+        )
+    });
+    if kernel < 0 {
+        return None;
+    }
+    let r = sys::lseek(kernel, offset, whence);
+    sys::close(kernel);
+    if r >= 0 {
+        sys::lseek(fd, r, libc::SEEK_SET);
+    }
+    Some(libc_result(r))
 }
