@@ -76,7 +76,7 @@ cp "$lib" "$lib_copy"
 
 # ---- build the driver and the empty baseline library ----------------------------------------
 cc=${CC:-gcc}
-"$cc" -O2 -Wall -Wextra -o "$tmp/bench" "$repo/scripts/bench/bench.c" -lm
+"$cc" -O2 -Wall -Wextra -pthread -o "$tmp/bench" "$repo/scripts/bench/bench.c" -lm
 "$cc" -O2 -shared -fPIC -o "$tmp/libempty.so" "$repo/scripts/bench/empty.c"
 
 # A regular file for the unrelated-open row: /etc/hostname when present, else one of ours.
@@ -148,6 +148,8 @@ else
     params=(--rounds 9 --batches 5 --budget-ms 40 --spawn-runs 2000 --cold-samples 200)
 fi
 args=(all --shim "$lib_copy" --empty "$tmp/libempty.so" --file "$file" --prog /bin/true "${params[@]}")
+# A file named stat that the library does not serve: the first block device's statistics.
+for dev in /sys/block/*/stat; do [[ -r $dev ]] && { args+=(--block-stat "$dev"); break; }; done
 [[ -n $lxcfs_meminfo ]] && args+=(--lxcfs-meminfo "$lxcfs_meminfo")
 [[ -n $cgroup_dir ]] && args+=(--expect-memtotal-kb $((limit_bytes / 1024)))
 

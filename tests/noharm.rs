@@ -392,10 +392,11 @@ for copy in cp install tar rsync shutil cat; do
   esac
   echo "$copy: status $?, $(wc -l < "$out") lines, shape $(shape "$out")"
 done
+echo "sed from stdin: $(sed -n '$=' < "$F") lines"
+echo "sort from stdin: $(sort < "$F" > "$D/sorted"; wc -l < "$D/sorted") lines"
 echo "stat: $(stat -c '%F %a %h %s %b %B %u %g' "$F")"
 echo "stat -f: $(stat -f -c '%T %b %s' "$F")"
 echo "readlink: $(readlink /proc/self/fd/3 3<"$F")"
-echo "stat -L fd: $(stat -L -c '%F %a %h %s %i' /proc/self/fd/3 3<"$F")"
 "##;
     for file in SERVED {
         let dir = scratch_dir(&format!("copies{}", file.replace('/', "_")));
@@ -403,6 +404,38 @@ echo "stat -L fd: $(stat -L -c '%F %a %h %s %i' /proc/self/fd/3 3<"$F")"
         differential(&cg, &argv, &mut f);
     }
     f.finish("copies of served files");
+}
+
+/// A served file a command inherits (`sed < /proc/meminfo`: the shell opens it, the command
+/// reads it through stdio) shows the container's values in the command too, whichever way the
+/// command was started.
+#[test]
+fn inherited_served_fds_carry_the_content() {
+    require_cgroups!();
+    let cg = Cgroup::new(Some(LIMIT));
+    let script = r#"
+sed -n '/^MemTotal/p' < /proc/meminfo
+sort < /proc/meminfo | grep '^MemTotal'
+cut -c1-40 < /proc/meminfo | grep '^MemTotal'
+grep '^MemTotal' < /proc/meminfo
+/usr/bin/python3 -c 'import subprocess; subprocess.run(["sed", "-n", "/^MemTotal/p"], stdin=open("/proc/meminfo"))'
+/usr/bin/python3 -c 'import os; fd = os.open("/proc/meminfo", os.O_RDONLY); os.dup2(fd, 0); os.posix_spawnp("sed", ["sed", "-n", "/^MemTotal/p"], os.environ); os.wait()'
+"#;
+    let o = cg.run(Layout::Host, &["sh", "-c", script]);
+    let totals: Vec<u64> = parse_meminfo_all(o.ok(), "MemTotal");
+    assert_eq!(
+        totals,
+        vec![LIMIT_KB; 6],
+        "MemTotal seen by commands reading an inherited /proc/meminfo: {}",
+        o.stdout
+    );
+}
+
+/// Every `Key: value` of `key` in the text, in order.
+fn parse_meminfo_all(text: &str, key: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

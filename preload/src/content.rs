@@ -73,6 +73,22 @@ pub fn rooted_template(kind: Kind, src: &RawSource, out: &mut [u8]) -> Option<us
     read_all(src, &mut f, out)
 }
 
+/// The whole kernel file behind `fd`, read from offset 0 without moving its position.
+pub fn read_from_start(fd: core::ffi::c_int, buf: &mut [u8]) -> Option<usize> {
+    let mut len = 0usize;
+    loop {
+        let spare = buf.get_mut(len..)?;
+        if spare.is_empty() {
+            return None;
+        }
+        let n = usize::try_from(crate::sys::pread(fd, spare, len as i64)).ok()?;
+        if n == 0 {
+            return Some(len);
+        }
+        len += n;
+    }
+}
+
 /// Reads an open file to its end into `out`; `None` on an error or when it does not fit.
 pub fn read_all(src: &RawSource, f: &mut crate::source::Fd, out: &mut [u8]) -> Option<usize> {
     let mut len = 0usize;

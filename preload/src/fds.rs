@@ -44,6 +44,34 @@ const MEMFD: u8 = 0x20;
 
 static STATES: [AtomicU8; MAX_FD] = [const { AtomicU8::new(UNKNOWN) }; MAX_FD];
 
+/// How many fds are served kernel files (so that an exec with none looks at nothing).
+static KERNEL_FDS: AtomicUsize = AtomicUsize::new(0);
+
+fn count(old: u8, new: u8) {
+    let (was, is) = (is_kernel_byte(old), is_kernel_byte(new));
+    if is && !was {
+        KERNEL_FDS.fetch_add(1, Ordering::Relaxed);
+    } else if was && !is {
+        let _ = KERNEL_FDS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+}
+
+fn is_kernel_byte(b: u8) -> bool {
+    b & KERNEL != 0 && b & MEMFD == 0
+}
+
+/// Calls `each` with every fd that is a served kernel file.
+pub fn each_kernel_fd(mut each: impl FnMut(i32, Kind)) {
+    if KERNEL_FDS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    for (fd, s) in STATES.iter().enumerate() {
+        if let State::Kernel(kind) = decode(s.load(Ordering::Relaxed)) {
+            each(fd as i32, kind);
+        }
+    }
+}
+
 fn slot(fd: i32) -> Option<&'static AtomicU8> {
     STATES.get(usize::try_from(fd).ok()?)
 }
@@ -96,7 +124,9 @@ pub fn is_served(fd: i32) -> bool {
 
 pub fn set(fd: i32, state: State) {
     if let Some(s) = slot(fd) {
-        let old = s.swap(encode(state), Ordering::Relaxed);
+        let new = encode(state);
+        let old = s.swap(new, Ordering::Relaxed);
+        count(old, new);
         if old >= KERNEL {
             release(fd);
         }
@@ -128,6 +158,7 @@ pub fn closing(fd: i32) {
         let old = s.load(Ordering::Relaxed);
         if old != REUSED {
             s.store(REUSED, Ordering::Relaxed);
+            count(old, REUSED);
             if old >= KERNEL {
                 release(fd);
             }

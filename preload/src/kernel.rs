@@ -180,27 +180,56 @@ pub fn is_kernel_file(fd: c_int, kind: Kind) -> bool {
 }
 
 /// Looks once at an fd the library has not seen open (inherited across exec, or made by a call
-/// it does not hook) and records what it is: one `fstat`; the canonical files are consulted
-/// only for a file that could be on procfs or sysfs.
+/// it does not hook) and records what it is: one `fstat`. The canonical files are consulted
+/// only for a file that could be on procfs or sysfs; the fd's link only for an unlinked file
+/// that could be a memfd the library filled before an exec (see `stream::hand_over`).
 pub fn classify(fd: c_int) -> State {
     let state = match sys::fstat(fd) {
-        Some(st)
-            if st.st_mode & libc::S_IFMT == libc::S_IFREG
-                && libc::major(st.st_dev) == 0
-                && (st.st_size == 0 || st.st_size == 4096) =>
-        {
-            let id = (st.st_dev, st.st_ino);
-            KINDS
-                .into_iter()
-                .find(|&k| crate::env::config().enabled(k.feature()) && reference(k) == Some(id))
-                .map_or(State::Plain, State::Kernel)
+        Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && libc::major(st.st_dev) == 0 => {
+            if st.st_nlink == 0 {
+                handed_over(fd).map_or(State::Plain, State::Memfd)
+            } else if st.st_size == 0 || st.st_size == 4096 {
+                let id = (st.st_dev, st.st_ino);
+                KINDS
+                    .into_iter()
+                    .find(|&k| crate::env::config().enabled(k.feature()) && reference(k) == Some(id))
+                    .map_or(State::Plain, State::Kernel)
+            } else {
+                State::Plain
+            }
         }
         Some(_) => State::Plain,
         // Not open (EBADF): nothing to remember; the program's own call reports it.
         None => return State::Unknown,
     };
     fds::set(fd, state);
+    if let State::Memfd(kind) = state {
+        match (sys::identity(fd), fds::claim(fd, kind)) {
+            (Some((dev, ino)), Some(e)) => {
+                e.dev.store(dev, core::sync::atomic::Ordering::Relaxed);
+                e.ino.store(ino, core::sync::atomic::Ordering::Relaxed);
+                e.unlock();
+            }
+            (_, Some(e)) => e.unlock(),
+            _ => {}
+        }
+    }
     state
+}
+
+/// The kind of served content a memfd holds, by its name (`/memfd:cgshim:meminfo (deleted)`).
+fn handed_over(fd: c_int) -> Option<Kind> {
+    let mut link = cgshim::buf::Buf::<32>::new();
+    cgshim::buf::Sink::push(&mut link, b"/proc/self/fd/");
+    cgshim::buf::Sink::push_u64(&mut link, u64::try_from(fd).ok()?);
+    cgshim::buf::Sink::push_byte(&mut link, 0);
+    let path = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
+    let mut target = [0u8; 64];
+    let n = sys::readlink(path, &mut target)?;
+    let name = target.get(..n)?.strip_prefix(b"/memfd:")?;
+    KINDS
+        .into_iter()
+        .find(|k| name.strip_prefix(k.memfd_name().to_bytes()).is_some_and(|rest| rest == b" (deleted)"))
 }
 
 /// The bytes of a path the kernel has just accepted.

@@ -252,7 +252,7 @@ impl Request {
             // SAFETY: the kernel wrote `written` bytes into the buffers in this call.
             unsafe { self.bufs.gather(self.written, buf)? }
         } else {
-            read_from_start(self.fd, buf)?
+            content::read_from_start(self.fd, buf)?
         };
         buf.get(..n)
     }
@@ -301,22 +301,6 @@ impl Request {
         if entry.is_none() {
             e.unlock();
         }
-    }
-}
-
-/// The whole kernel file behind `fd`, read from offset 0 without moving its position.
-fn read_from_start(fd: c_int, buf: &mut [u8]) -> Option<usize> {
-    let mut len = 0usize;
-    loop {
-        let spare = buf.get_mut(len..)?;
-        if spare.is_empty() {
-            return None;
-        }
-        let n = usize::try_from(sys::pread(fd, spare, len as i64)).ok()?;
-        if n == 0 {
-            return Some(len);
-        }
-        len += n;
     }
 }
 

@@ -105,8 +105,29 @@ fn reopen(fd: c_int, flags: c_int) -> c_int {
 /// Status flags carried over to the served file.
 const CARRIED: c_int = libc::O_NONBLOCK | libc::O_NOATIME | libc::O_ASYNC;
 
-/// Puts `content` under `fd` (which stays open throughout), positioned at `pos`.
+/// Puts `content` under `fd` (which stays open throughout), positioned at `pos`, and records
+/// it in the fd table.
 fn install(fd: c_int, kind: Kind, content: &[u8], pos: u64) -> bool {
+    if !put(fd, kind, content, pos) {
+        return false;
+    }
+    fds::set(fd, State::Memfd(kind));
+    let Some((dev, ino)) = sys::identity(fd) else { return true };
+    match fds::claim(fd, kind) {
+        Some(e) => {
+            e.dev.store(dev, Ordering::Relaxed);
+            e.ino.store(ino, Ordering::Relaxed);
+            e.unlock();
+        }
+        // Without an entry the fd cannot be recognised later: it keeps this content.
+        None => fds::set(fd, State::Plain),
+    }
+    true
+}
+
+/// Puts `content` under `fd` (which stays open throughout), positioned at `pos`; the kernel's
+/// side only.
+fn put(fd: c_int, kind: Kind, content: &[u8], pos: u64) -> bool {
     let file = create(kind);
     if file < 0 {
         return false;
@@ -131,17 +152,6 @@ fn install(fd: c_int, kind: Kind, content: &[u8], pos: u64) -> bool {
         sys::fcntl(fd, libc::F_SETFL, libc::c_long::from(status & CARRIED));
     }
     sys::lseek(fd, i64::try_from(pos).unwrap_or(0), libc::SEEK_SET);
-    fds::set(fd, State::Memfd(kind));
-    let Some((dev, ino)) = sys::identity(fd) else { return true };
-    match fds::claim(fd, kind) {
-        Some(e) => {
-            e.dev.store(dev, Ordering::Relaxed);
-            e.ino.store(ino, Ordering::Relaxed);
-            e.unlock();
-        }
-        // Without an entry the fd cannot be recognised later: it keeps this content.
-        None => fds::set(fd, State::Plain),
-    }
     true
 }
 
@@ -167,31 +177,37 @@ fn template_from_fd<'a>(fd: c_int, kind: Kind, src: &RawSource, buf: &'a mut [u8
     let n = if src.rooted() {
         content::rooted_template(kind, src, buf)?
     } else if content::needs_template(kind) {
-        let mut len = 0usize;
-        loop {
-            let spare = buf.get_mut(len..)?;
-            if spare.is_empty() {
-                return None;
-            }
-            let n = usize::try_from(sys::pread(fd, spare, len as i64)).ok()?;
-            if n == 0 {
-                break len;
-            }
-            len += n;
-        }
+        content::read_from_start(fd, buf)?
     } else {
         0
     };
     buf.get(..n)
 }
 
-/// A served kernel fd is about to become a stream (`fdopen`): it must hold the content itself.
-/// `kept` is the content the program is reading in pieces, with its position.
+/// A served kernel fd is about to become a stream (`fdopen`): it must hold the content itself,
+/// from where the program stands in it.
 pub fn adopt_open_fd(fd: c_int, kind: Kind) {
     if seal::sealed() || !crate::env::config().enabled(kind.feature()) {
         return;
     }
-    let installed = stack::run(|arena| {
+    if convert(fd, kind, true) != Some(true) {
+        fds::set(fd, State::Plain);
+    }
+}
+
+/// The program is about to exec with the served kernel fd `fd` open: the next program cannot
+/// know it is ours, and reads it perhaps through stdio, so it gets the content itself. Nothing
+/// is recorded: the memory is this process's (or, after vfork, its parent's) and is replaced or
+/// left behind by the exec.
+pub fn hand_over(fd: c_int, kind: Kind) {
+    if !seal::sealed() && crate::env::config().enabled(kind.feature()) {
+        convert(fd, kind, false);
+    }
+}
+
+/// Puts the content of the served kernel fd `fd` under it, at the position the program is at.
+fn convert(fd: c_int, kind: Kind, record: bool) -> Option<bool> {
+    stack::run(|arena| {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
         let kernel_pos = u64::try_from(sys::lseek(fd, 0, libc::SEEK_CUR)).ok()?;
@@ -217,11 +233,10 @@ pub fn adopt_open_fd(fd: c_int, kind: Kind) {
                 content::render(kind, &src, host, rendered)?
             }
         };
-        Some(install(fd, kind, rendered.get(..len)?, pos))
-    });
-    if installed.flatten() != Some(true) {
-        fds::set(fd, State::Plain);
-    }
+        let content = rendered.get(..len)?;
+        Some(if record { install(fd, kind, content, pos) } else { put(fd, kind, content, pos) })
+    })
+    .flatten()
 }
 
 /// Whether `fd` is still the memfd the library put there.
@@ -286,18 +301,7 @@ fn fresh_template<'a>(fd: c_int, kind: Kind, src: &RawSource, buf: &'a mut [u8])
         if kernel >= 0 {
             sys::close(kernel);
         }
-        let mut len = 0usize;
-        loop {
-            let spare = buf.get_mut(len..)?;
-            if spare.is_empty() {
-                return None;
-            }
-            let n = usize::try_from(sys::pread(fd, spare, len as i64)).ok()?;
-            if n == 0 {
-                break len;
-            }
-            len += n;
-        }
+        content::read_from_start(fd, buf)?
     };
     buf.get(..n)
 }

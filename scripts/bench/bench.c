@@ -39,6 +39,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sys/mman.h>
 
 extern char **environ;
 
@@ -160,6 +162,68 @@ static int loop_lseek_read(const char *path, long n)
     return 0;
 }
 
+/* htop's pattern for every process on every refresh: openat(<fd of /proc/PID>, "stat"), read,
+ * close. `path` is the directory; its fd is opened once and kept. */
+static int loop_openat_stat(const char *path, long n)
+{
+    static int dir = -1;
+    if (dir < 0) {
+        dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        int fd = openat(dir, "stat", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        ssize_t got = read(fd, readbuf, sizeof readbuf);
+        close(fd);
+        if (got <= 0)
+            return -1;
+        sink += (unsigned long)got;
+    }
+    return 0;
+}
+
+/* 16 threads running the open+read+close loop at once; n is the total over all threads. */
+#define THREADS 16
+struct thread_job { const char *path; long n; int rc; };
+
+static void *thread_read(void *arg)
+{
+    struct thread_job *j = arg;
+    static __thread char buf[65536];
+    for (long i = 0; i < j->n; i++) {
+        int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            j->rc = -1;
+            return NULL;
+        }
+        ssize_t got;
+        while ((got = read(fd, buf, sizeof buf)) > 0)
+            sink += (unsigned long)got;
+        close(fd);
+    }
+    return NULL;
+}
+
+static int loop_threads(const char *path, long n)
+{
+    pthread_t t[THREADS];
+    struct thread_job j[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        j[i] = (struct thread_job){path, n / THREADS + (i < n % THREADS), 0};
+        if (pthread_create(&t[i], NULL, thread_read, &j[i]) != 0)
+            return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        rc |= j[i].rc;
+    }
+    return rc;
+}
+
 struct opdef {
     const char *name;
     int (*loop)(const char *, long);
@@ -172,6 +236,8 @@ static const struct opdef OPS[] = {
     {"lseek-read", loop_lseek_read},
     {"sysinfo", loop_sysinfo},
     {"sysconf", loop_sysconf},
+    {"openat-stat", loop_openat_stat},
+    {"threads", loop_threads},
 };
 
 static const struct opdef *find_op(const char *name)
@@ -232,6 +298,121 @@ static int worker(int argc, char **argv)
             best = mean;
     }
     printf("ok %.3f %ld\n", best, iters);
+    return 0;
+}
+
+/* ---- stack and memory footprints ---------------------------------------------------------- */
+
+/* One call of the kind the footprint rows measure. */
+static int one_call(const char *op)
+{
+    char buf[8192];
+    if (!strncmp(op, "open:", 5)) {
+        int fd = open(op + 5, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        ssize_t got = read(fd, buf, sizeof buf);
+        close(fd);
+        return got > 0 ? 0 : -1;
+    }
+    if (!strncmp(op, "fopen:", 6)) {
+        FILE *f = fopen(op + 6, "r");
+        if (!f)
+            return -1;
+        int ok = fgets(buf, sizeof buf, f) != NULL;
+        fclose(f);
+        return ok ? 0 : -1;
+    }
+    struct sysinfo si;
+    if (!strcmp(op, "sysinfo"))
+        return sysinfo(&si);
+    if (!strcmp(op, "sysconf(_SC_PHYS_PAGES)"))
+        return sysconf(_SC_PHYS_PAGES) > 0 ? 0 : -1;
+    if (!strcmp(op, "sysconf(_SC_NPROCESSORS_ONLN)"))
+        return sysconf(_SC_NPROCESSORS_ONLN) > 0 ? 0 : -1;
+    if (!strcmp(op, "get_nprocs"))
+        return get_nprocs() > 0 ? 0 : -1;
+    errno = EINVAL;
+    return -1;
+}
+
+#define PAINT 0xa5
+#define STACK_SIZE (1 << 20)
+struct stack_job { const char *op; char *base; size_t cold, warm; int rc; };
+
+static size_t stack_touched(const char *base)
+{
+    size_t i = 0;
+    while (i < STACK_SIZE && (unsigned char)base[i] == PAINT)
+        i++;
+    return STACK_SIZE - i;
+}
+
+static void *stack_thread(void *arg)
+{
+    struct stack_job *j = arg;
+    j->rc = one_call(j->op);
+    j->cold = stack_touched(j->base);
+    volatile char here;
+    memset(j->base, PAINT, (size_t)((const char *)&here - j->base) - 512);
+    j->rc |= one_call(j->op);
+    j->warm = stack_touched(j->base);
+    return NULL;
+}
+
+/* Bytes of stack one call touches on a thread whose painted stack we own, first and second
+ * time; the thread's own frames are the same with and without the library. */
+static int stack_use(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench stack <op>\n");
+        return 2;
+    }
+    struct stack_job j = {.op = argv[2]};
+    j.base = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(j.base, PAINT, STACK_SIZE);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstack(&a, j.base, STACK_SIZE);
+    pthread_t t;
+    if (pthread_create(&t, &a, stack_thread, &j) != 0 || pthread_join(t, NULL) != 0 || j.rc != 0) {
+        printf("err %s failed\n", argv[2]);
+        return 1;
+    }
+    printf("ok %zu %zu\n", j.cold, j.warm);
+    return 0;
+}
+
+static long anon_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Anonymous:", 10))
+            kib = atol(line + 10);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* Anonymous memory (charged to the cgroup) the first call adds, and what `count` more add. */
+static int memory_use(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench anon <op> <count>\n");
+        return 2;
+    }
+    long count = atol(argv[3]);
+    long before = anon_kib();
+    if (one_call(argv[2]) != 0) {
+        printf("err %s failed\n", argv[2]);
+        return 1;
+    }
+    long first = anon_kib();
+    for (long i = 0; i < count; i++)
+        one_call(argv[2]);
+    printf("ok %ld %ld\n", first - before, anon_kib() - first);
     return 0;
 }
 
@@ -575,9 +756,18 @@ static int driver(int argc, char **argv)
         fflush(stdout);
     }
 
+    const char *blockstat = opt(argc, argv, "--block-stat", NULL);
     struct row rows[] = {
         {.label = "/proc/meminfo open+read+close, back-to-back loop", .op = "read",
-         .path = {"/proc/meminfo", "/proc/meminfo", lxcfs}, .target = 4.0},
+         .path = {"/proc/meminfo", "/proc/meminfo", lxcfs}, .target = 2.0},
+        {.label = "/proc/./meminfo open+read+close", .op = "read",
+         .path = {"/proc/./meminfo", "/proc/./meminfo", NULL}, .target = 2.0},
+        {.label = "/proc/stat open+read+close", .op = "read",
+         .path = {"/proc/stat", "/proc/stat", NULL}, .target = 3.0},
+        {.label = "/proc/vmstat open+read+close", .op = "read",
+         .path = {"/proc/vmstat", "/proc/vmstat", NULL}},
+        {.label = "/proc/meminfo, 16 threads at once (per read)", .op = "threads",
+         .path = {"/proc/meminfo", "/proc/meminfo", NULL}},
         {.label = "/proc/meminfo open+read+close, cold values (2 ms apart)", .op = "read",
          .path = {"/proc/meminfo", "/proc/meminfo", lxcfs}, .cold = 1},
         {.label = "/proc/meminfo lseek(0)+read on a kept fd (procps pattern)", .op = "lseek-read",
@@ -585,6 +775,10 @@ static int driver(int argc, char **argv)
         {.label = "/proc/meminfo fopen+fgets+fclose", .op = "fopen",
          .path = {"/proc/meminfo", "/proc/meminfo", lxcfs}},
         {.label = NULL, .op = "open-close", .path = {file, file, NULL}, .target = 1.02},
+        {.label = "openat(<fd of /proc/self>, \"stat\")+read+close (htop)", .op = "openat-stat",
+         .path = {"/proc/self", "/proc/self", NULL}, .target = 1.02},
+        {.label = "a file named stat elsewhere (/sys/block/<dev>/stat)", .op = "read",
+         .path = {blockstat, blockstat, NULL}, .target = 1.02},
         {.label = "sysinfo()", .op = "sysinfo", .path = {"-", "-", NULL}},
         {.label = "sysinfo(), cold (2 ms apart)", .op = "sysinfo", .path = {"-", "-", NULL},
          .cold = 1},
@@ -599,6 +793,8 @@ static int driver(int argc, char **argv)
 
     for (int r = 0; r < nrows; r++)
         for (int c = 0; c < NCOL; c++) {
+            if (!rows[r].path[COL_NATIVE])
+                rows[r].path[c] = NULL; /* nothing to compare with (e.g. no block device) */
             rows[r].res[c] = malloc((size_t)rounds * sizeof(double));
             for (int i = 0; i < rounds; i++)
                 rows[r].res[c][i] = NAN;
@@ -665,8 +861,13 @@ static int driver(int argc, char **argv)
            "result");
     printf(TABLE_FMT, "----------------------------------------------------------", "-----------",
            "-----------", "-----------", "----------", "----------", "--------", "------");
+    double single_ratio = NAN, threads_ratio = NAN;
     for (int r = 0; r < nrows; r++) {
         struct row *w = &rows[r];
+        if (!w->path[COL_NATIVE]) {
+            printf(TABLE_FMT, w->label, "-", "-", "-", "-", "-", "-", "not measured");
+            continue;
+        }
         double med[NCOL], ratio[NCOL] = {NAN, NAN, NAN}, lo, hi;
         for (int c = 0; c < NCOL; c++)
             med[c] = w->path[c] ? median(w->res[c], (size_t)rounds) : NAN;
@@ -676,7 +877,13 @@ static int driver(int argc, char **argv)
         int error = w->err[COL_NATIVE][0] || w->err[COL_SHIM][0];
         print_row(w->label, med[COL_NATIVE], med[COL_SHIM], med[COL_LXCFS], ratio[COL_SHIM],
                   ratio[COL_LXCFS], w->target, error);
+        if (r == 0)
+            single_ratio = ratio[COL_SHIM];
+        if (strcmp(w->op, "threads") == 0)
+            threads_ratio = ratio[COL_SHIM];
     }
+    print_row("16 threads: their shim/native over the single thread's", NAN, NAN, NAN,
+              threads_ratio / single_ratio, NAN, 1.2, !isfinite(threads_ratio));
     double med_none = median(sv[0].t, (size_t)spawn_runs);
     double med_empty = median(sv[1].t, (size_t)spawn_runs);
     double med_shim = median(sv[2].t, (size_t)spawn_runs);
@@ -691,11 +898,51 @@ static int driver(int argc, char **argv)
     print_row(lab, mean_empty, mean_shim, NAN, mean_shim / mean_empty, NAN, 0,
               sv[1].failures || sv[2].failures);
 
+    /* ---- footprints: stack and anonymous memory of one call ---- */
+    static const char *calls[] = {
+        "open:/proc/meminfo", "open:/proc/vmstat", "open:/proc/stat", "fopen:/proc/meminfo",
+        "fopen:/proc/stat", "sysinfo", "sysconf(_SC_PHYS_PAGES)", "sysconf(_SC_NPROCESSORS_ONLN)",
+        "get_nprocs",
+    };
+    printf("\nStack of one call (bytes of a painted thread stack it touched; shim minus native, "
+           "target <= 16384):\n");
+    printf("%-34s %9s %9s %9s %9s %9s %9s  %s\n", "call", "native", "shim", "extra", "native",
+           "shim", "extra", "result");
+    printf("%-34s %29s %29s\n", "", "first call", "second call");
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        long v[2][2] = {{-1, -1}, {-1, -1}};
+        for (int c = 0; c < 2; c++) {
+            char out[256];
+            char *args[] = {"bench", "stack", (char *)calls[i], NULL};
+            if (run_capture(args, env_for[c], out, sizeof out) == 0)
+                sscanf(out, "ok %ld %ld", &v[c][0], &v[c][1]);
+        }
+        long cold = v[1][0] - v[0][0], warm = v[1][1] - v[0][1];
+        int bad = v[0][0] < 0 || v[1][0] < 0;
+        printf("%-34s %9ld %9ld %9ld %9ld %9ld %9ld  %s\n", calls[i], v[0][0], v[1][0], cold,
+               v[0][1], v[1][1], warm, bad ? "ERROR" : cold <= 16384 && warm <= 16384 ? "PASS" : "MISS");
+    }
+    printf("\nAnonymous memory (KiB, charged to the cgroup) of the first call, and of 2000 more:\n");
+    printf("%-34s %9s %9s %9s %9s\n", "call", "native", "shim", "native", "shim");
+    printf("%-34s %19s %19s\n", "", "first call", "2000 more");
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        long v[2][2] = {{-1, -1}, {-1, -1}};
+        for (int c = 0; c < 2; c++) {
+            char out[256];
+            char *args[] = {"bench", "anon", (char *)calls[i], "2000", NULL};
+            if (run_capture(args, env_for[c], out, sizeof out) == 0)
+                sscanf(out, "ok %ld %ld", &v[c][0], &v[c][1]);
+        }
+        printf("%-34s %9ld %9ld %9ld %9ld\n", calls[i], v[0][0], v[1][0], v[0][1], v[1][1]);
+    }
+
     /* ---- details: spread and sizes, so a reader can judge the noise behind each ratio ---- */
     printf("\nDetails:\n");
     for (int r = 0; r < nrows; r++) {
         struct row *w = &rows[r];
         double lo, hi;
+        if (!w->path[COL_NATIVE])
+            continue;
         paired_ratio(w, COL_SHIM, rounds, &lo, &hi);
         printf("  %-58s shim/native per round %.3f..%.3f", w->label, lo, hi);
         if (w->path[COL_LXCFS] && !w->err[COL_LXCFS][0]) {
@@ -731,6 +978,10 @@ int main(int argc, char **argv)
         return cold(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "probe") == 0)
         return probe(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "stack") == 0)
+        return stack_use(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "anon") == 0)
+        return memory_use(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "all") == 0) {
         ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
         if (n <= 0) {

@@ -46,10 +46,14 @@ const AT_EMPTY_PATH: c_int = 0x1000;
 /// The kind of kernel file the stream fd `fd` stands for, if it is one.
 #[inline]
 fn stands_for(fd: c_int) -> Option<Kind> {
-    if !fds::is_served(fd) || seal::sealed() {
+    if !fds::needs_look(fd) || seal::sealed() {
         return None;
     }
-    match fds::get(fd) {
+    let state = match fds::get(fd) {
+        State::Unknown => crate::kernel::classify(fd),
+        s => s,
+    };
+    match state {
         State::Memfd(kind) if stream::still_ours(fd) => Some(kind),
         _ => None,
     }

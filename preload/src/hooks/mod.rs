@@ -3,6 +3,7 @@
 //! `preload/symbols.txt` lists them all; a test compares it with the built library.
 
 mod calls;
+mod exec;
 mod io;
 mod meta;
 mod open;
