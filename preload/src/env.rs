@@ -9,23 +9,12 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 static CONFIG: AtomicU64 = AtomicU64::new(0);
 static SYSROOT: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Whether the process is privileged relative to its environment (AT_SECURE, or differing
-/// real and effective ids for C libraries that do not set the aux vector entry).
+/// Whether the process is privileged relative to its environment: the kernel's AT_SECURE
+/// (setuid/setgid, file capabilities, an LSM's decision), read from the aux vector without a
+/// system call. Linux sets it for every exec, so no libc needs the uid comparison as a fallback.
 pub fn secure() -> bool {
-    static SECURE: AtomicU64 = AtomicU64::new(0);
-    match SECURE.load(Ordering::Relaxed) {
-        1 => return false,
-        2 => return true,
-        _ => {}
-    }
-    // SAFETY: getauxval and the id getters have no preconditions.
-    let secure = unsafe {
-        libc::getauxval(libc::AT_SECURE) != 0
-            || libc::getuid() != libc::geteuid()
-            || libc::getgid() != libc::getegid()
-    };
-    SECURE.store(if secure { 2 } else { 1 }, Ordering::Relaxed);
-    secure
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
 fn var(name: &CStr) -> &'static [u8] {

@@ -122,13 +122,22 @@ pub fn is_served(fd: i32) -> bool {
     slot(fd).is_some_and(|s| s.load(Ordering::Relaxed) >= KERNEL)
 }
 
+/// Records `state` for `fd`. A plain load and store: the kernel hands an fd number to one open
+/// at a time, and every later use of a served fd checks it anyway.
+#[inline]
 pub fn set(fd: i32, state: State) {
     if let Some(s) = slot(fd) {
         let new = encode(state);
-        let old = s.swap(new, Ordering::Relaxed);
-        count(old, new);
-        if old >= KERNEL {
-            release(fd);
+        let old = s.load(Ordering::Relaxed);
+        if old == new {
+            return;
+        }
+        s.store(new, Ordering::Relaxed);
+        if old >= KERNEL || new >= KERNEL {
+            count(old, new);
+            if old >= KERNEL {
+                release(fd);
+            }
         }
     }
 }
@@ -185,8 +194,8 @@ const ENTRIES: usize = 64;
 /// atomic swap: a signal handler or a second thread that finds it busy works without it.
 pub struct Entry {
     busy: AtomicBool,
-    /// The fd, or -1 when free.
-    fd: AtomicI32,
+    /// The fd plus one, or 0 when free (zero-initialised: the table costs nothing at load).
+    fd1: AtomicI32,
     kind: AtomicU8,
     /// For a memfd: its (device, inode), to recognise it on later calls.
     pub dev: AtomicU64,
@@ -209,7 +218,7 @@ impl Entry {
     const fn new() -> Entry {
         Entry {
             busy: AtomicBool::new(false),
-            fd: AtomicI32::new(-1),
+            fd1: AtomicI32::new(0),
             kind: AtomicU8::new(0),
             dev: AtomicU64::new(0),
             ino: AtomicU64::new(0),
@@ -278,11 +287,11 @@ static TABLE: [Entry; ENTRIES] = [const { Entry::new() }; ENTRIES];
 
 /// The entry of `fd`, locked; `None` when it has none or it is busy.
 pub fn find(fd: i32) -> Option<&'static Entry> {
-    TABLE.iter().find(|e| e.fd.load(Ordering::Relaxed) == fd).filter(|e| {
+    TABLE.iter().find(|e| e.fd1.load(Ordering::Relaxed) == fd.wrapping_add(1)).filter(|e| {
         if !e.try_lock() {
             return false;
         }
-        if e.fd.load(Ordering::Relaxed) == fd {
+        if e.fd1.load(Ordering::Relaxed) == fd.wrapping_add(1) {
             true
         } else {
             e.unlock();
@@ -298,13 +307,13 @@ pub fn claim(fd: i32, kind: Kind) -> Option<&'static Entry> {
         return Some(e);
     }
     for e in &TABLE {
-        if e.fd.load(Ordering::Relaxed) != -1 {
+        if e.fd1.load(Ordering::Relaxed) != 0 {
             continue;
         }
         if !e.try_lock() {
             continue;
         }
-        if e.fd.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if e.fd1.compare_exchange(0, fd.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             e.kind.store(kind as u8, Ordering::Relaxed);
             e.reset();
             return Some(e);
@@ -314,11 +323,11 @@ pub fn claim(fd: i32, kind: Kind) -> Option<&'static Entry> {
     // Full: reclaim an entry whose fd is no longer the served file it was (closed behind our
     // back). Checking costs a system call per entry, so only now.
     for e in &TABLE {
-        let other = e.fd.load(Ordering::Relaxed);
-        if other == fd || is_served(other) || !e.try_lock() {
+        let other = e.fd1.load(Ordering::Relaxed);
+        if other == fd.wrapping_add(1) || is_served(other.wrapping_sub(1)) || !e.try_lock() {
             continue;
         }
-        if e.fd.compare_exchange(other, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if e.fd1.compare_exchange(other, fd.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             e.kind.store(kind as u8, Ordering::Relaxed);
             e.reset();
             return Some(e);
@@ -331,10 +340,10 @@ pub fn claim(fd: i32, kind: Kind) -> Option<&'static Entry> {
 /// Frees the entry of `fd`, if any (its content buffer stays mapped for the next user).
 fn release(fd: i32) {
     for e in &TABLE {
-        if e.fd.load(Ordering::Relaxed) == fd && e.try_lock() {
-            if e.fd.load(Ordering::Relaxed) == fd {
+        if e.fd1.load(Ordering::Relaxed) == fd.wrapping_add(1) && e.try_lock() {
+            if e.fd1.load(Ordering::Relaxed) == fd.wrapping_add(1) {
                 e.reset();
-                e.fd.store(-1, Ordering::Relaxed);
+                e.fd1.store(0, Ordering::Relaxed);
             }
             e.unlock();
         }

@@ -90,50 +90,85 @@ impl Kind {
         }
     }
 
-    fn from_name(name: &[u8]) -> Option<Kind> {
-        Some(match name {
-            b"meminfo" => Kind::Meminfo,
-            b"swaps" => Kind::Swaps,
-            b"uptime" => Kind::Uptime,
-            b"vmstat" => Kind::Vmstat,
-            b"cpuinfo" => Kind::Cpuinfo,
-            b"stat" => Kind::Stat,
-            b"online" => Kind::CpuOnline,
-            _ => return None,
-        })
+    fn name(self) -> &'static [u8] {
+        match self {
+            Kind::Meminfo => b"meminfo",
+            Kind::Swaps => b"swaps",
+            Kind::Uptime => b"uptime",
+            Kind::Vmstat => b"vmstat",
+            Kind::Cpuinfo => b"cpuinfo",
+            Kind::Stat => b"stat",
+            Kind::CpuOnline => b"online",
+        }
     }
 }
 
-/// Whether a directory component says nothing about which directory it is.
-fn opaque(component: &[u8]) -> bool {
-    matches!(component, b"" | b"." | b"..")
+/// The last component of `path` if it is at most `max` bytes long, and what comes before its
+/// slash (`None` for a bare name). A backward look at `max + 1` bytes: longer components are
+/// none of our names.
+fn last_component(path: &[u8], max: usize) -> Option<(&[u8], Option<&[u8]>)> {
+    let from = path.len().saturating_sub(max + 1);
+    let tail = path.get(from..)?;
+    match tail.iter().rposition(|&b| b == b'/') {
+        Some(i) => Some((tail.get(i + 1..)?, Some(path.get(..from + i)?))),
+        None if from == 0 => Some((path, None)),
+        None => None,
+    }
 }
 
-/// The cheap filter, run on a path the kernel has just opened successfully: the kind of file
-/// it may be, or `None` for certain. No system call, no lock.
+/// Whether a directory `dir` (a path without its last component) says nothing about which
+/// directory it is, or is the one named `name`: its own last component is `.`, `..`, empty
+/// (`/meminfo`, `x//meminfo`) or `name`.
+fn parent_fits(dir: &[u8], name: &[u8]) -> bool {
+    matches!(last_component(dir, 4), Some((last, _)) if last.is_empty() || last == b"." || last == b".." || last == name)
+}
+
+/// The kind of file a path the kernel has just opened may be: its last component names one of
+/// ours and the one before it is the directory that holds it, or says nothing about it.
+fn named(dirfd: c_int, path: &[u8]) -> Option<Kind> {
+    let (name, dir) = last_component(path, 7)?;
+    let kind = KINDS.into_iter().find(|k| k.name() == name)?;
+    let fits = match dir {
+        Some(dir) => parent_fits(dir, kind.parent()),
+        None => dirfd == sys::AT_FDCWD || fds::get(dirfd) != State::Plain,
+    };
+    fits.then_some(kind)
+}
+
+/// What the library records for an fd the kernel has just opened on `path` (relative to
+/// `dirfd`) with `flags`: the kind of file it may be, checked against the kernel's file only
+/// then (one `fstat`), or what the path tells about the fd as a directory. No system call,
+/// lock, allocation or scan for any other path: a few compares at its end.
 ///
 /// `dirfd` matters for a bare name: `openat(<fd of /proc/1234>, "stat")` (htop, for every
-/// process) is rejected when the directory fd was opened through a hook under another name.
-pub fn candidate(dirfd: c_int, path: &[u8], flags: c_int) -> Option<Kind> {
-    if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_PATH | libc::O_DIRECTORY) != 0 {
-        return None;
+/// process) is rejected without a system call when the directory fd was opened through a hook
+/// under another name.
+pub fn opened_state(fd: c_int, dirfd: c_int, path: &[u8], flags: c_int) -> State {
+    // Our names end in `nfo`, `aps`, `ime`, `tat`, `ine`; the directories that hold them in
+    // `roc` and `cpu`; names that say nothing in `.` or `/`. Anything else is plain at once.
+    let tail = path.get(path.len().saturating_sub(3)..).unwrap_or(b"");
+    let may_matter = matches!(tail, b"nfo" | b"aps" | b"ime" | b"tat" | b"ine" | b"roc" | b"cpu")
+        || matches!(tail.last(), None | Some(b'.' | b'/'));
+    if !may_matter {
+        return State::Plain;
     }
-    let mut components = path.rsplit(|&b| b == b'/');
-    let kind = Kind::from_name(components.next()?)?;
-    match components.next() {
-        Some(parent) => (parent == kind.parent() || opaque(parent)).then_some(kind),
-        None if dirfd == sys::AT_FDCWD => Some(kind),
-        None => (fds::get(dirfd) != State::Plain).then_some(kind),
+    if flags & libc::O_ACCMODE == libc::O_RDONLY
+        && flags & (libc::O_PATH | libc::O_DIRECTORY) == 0
+        && let Some(kind) = named(dirfd, path)
+        && !crate::seal::sealed()
+        && crate::env::config().enabled(kind.feature())
+        && is_kernel_file(fd, kind)
+    {
+        return State::Kernel(kind);
     }
-}
-
-/// What a successfully opened path tells about the fd as a directory.
-pub fn directory_state(path: &[u8]) -> State {
-    let last = path.rsplit(|&b| b == b'/').find(|c| !c.is_empty()).unwrap_or(b"");
-    if opaque(last) || last == b"proc" || last == b"cpu" || !path.iter().any(|&b| b != b'/') {
-        State::MaybeParent
-    } else {
-        State::Plain
+    // As a directory: `/proc`, `.../cpu`, `/`, or a name that says nothing (`.`, `..`, `x/`).
+    match last_component(path, 4) {
+        Some((last, _))
+            if last.is_empty() || last == b"." || last == b".." || last == b"proc" || last == b"cpu" =>
+        {
+            State::MaybeParent
+        }
+        _ => State::Plain,
     }
 }
 

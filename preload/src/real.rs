@@ -24,29 +24,50 @@ unsafe extern "C" {
 const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 const MISSING: *mut c_void = core::ptr::dangling_mut::<c_void>();
 
-/// One real function, looked up by name on first use.
+/// The longest symbol name a [`Real`] holds, with its NUL.
+const NAME: usize = 24;
+
+/// One real function, looked up by name on first use. The name is stored inline rather than as
+/// a pointer: pointers in statics need a relocation each when the library loads, and loading
+/// must cost every program as little as an empty library.
 pub struct Real {
     ptr: AtomicPtr<c_void>,
-    name: &'static CStr,
+    name: [u8; NAME],
 }
 
 impl Real {
     pub const fn new(name: &'static CStr) -> Self {
-        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), name }
+        let bytes = name.to_bytes_with_nul();
+        assert!(bytes.len() <= NAME, "symbol name too long for Real");
+        let mut inline = [0u8; NAME];
+        let mut i = 0;
+        while i < bytes.len() {
+            inline[i] = bytes[i];
+            i += 1;
+        }
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), name: inline }
     }
 
     /// The function's address, or `None` when the C library has no such symbol.
+    #[inline(always)]
     pub fn get(&self) -> Option<*mut c_void> {
         let mut p = self.ptr.load(Ordering::Relaxed);
         if p.is_null() {
-            // SAFETY: RTLD_NEXT and a NUL-terminated name are valid dlsym arguments.
-            p = unsafe { old_dlsym(RTLD_NEXT, self.name.as_ptr()) };
-            if p.is_null() {
-                p = MISSING;
-            }
-            self.ptr.store(p, Ordering::Relaxed);
+            p = self.resolve();
         }
         (p != MISSING).then_some(p)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self) -> *mut c_void {
+        // SAFETY: RTLD_NEXT and a NUL-terminated name are valid dlsym arguments.
+        let mut p = unsafe { old_dlsym(RTLD_NEXT, self.name.as_ptr().cast()) };
+        if p.is_null() {
+            p = MISSING;
+        }
+        self.ptr.store(p, Ordering::Relaxed);
+        p
     }
 }
 

@@ -2,10 +2,10 @@
 //! recorded, and its reads are then served (see `serve`). Every other open costs a few byte
 //! compares on a path the kernel has already accepted, and one store into the fd table.
 
-use crate::fds::{self, State};
+use crate::fds;
 use crate::kernel;
 use crate::real::{Real, typed};
-use crate::{libc_result, seal, sys};
+use crate::{libc_result, sys};
 use core::ffi::{c_char, c_int};
 
 type OpenFn = unsafe extern "C" fn(*const c_char, c_int, libc::mode_t) -> c_int;
@@ -26,23 +26,14 @@ static OPENAT64_2: Real = Real::new(c"__openat64_2");
 ///
 /// # Safety
 /// `fd >= 0` means the kernel accepted `path`, so it is a valid NUL-terminated string.
+#[inline]
 pub unsafe fn opened(dirfd: c_int, path: *const c_char, flags: c_int, fd: c_int) {
     if fd < 0 {
         return;
     }
     // SAFETY: the caller's contract.
     let bytes = unsafe { kernel::path_bytes(path) };
-    let state = match kernel::candidate(dirfd, bytes, flags) {
-        Some(kind)
-            if !seal::sealed()
-                && crate::env::config().enabled(kind.feature())
-                && kernel::is_kernel_file(fd, kind) =>
-        {
-            State::Kernel(kind)
-        }
-        _ => kernel::directory_state(bytes),
-    };
-    fds::set(fd, state);
+    fds::set(fd, kernel::opened_state(fd, dirfd, bytes, flags));
 }
 
 /// The real function's result, or the raw system call's when libc has no such symbol.

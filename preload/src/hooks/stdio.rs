@@ -52,15 +52,9 @@ unsafe fn opened(stream: *mut libc::FILE, path: *const c_char, mode: *const c_ch
     let fd = unsafe { libc::fileno(stream) };
     // SAFETY: the C library accepted both strings.
     let (bytes, flags) = unsafe { (kernel::path_bytes(path), mode_flags(mode)) };
-    match kernel::candidate(crate::sys::AT_FDCWD, bytes, flags) {
-        Some(kind)
-            if !seal::sealed()
-                && crate::env::config().enabled(kind.feature())
-                && kernel::is_kernel_file(fd, kind) =>
-        {
-            stream::adopt(fd, kind)
-        }
-        _ => fds::set(fd, State::Plain),
+    match kernel::opened_state(fd, crate::sys::AT_FDCWD, bytes, flags) {
+        State::Kernel(kind) => stream::adopt(fd, kind),
+        state => fds::set(fd, state),
     }
 }
 
