@@ -316,16 +316,16 @@ run_case "memory=256m cpus=0.5 pid=host (uptime: the host's)" "$IMAGE" env "$MEM
     --memory=256m --cpus=0.5 --pid=host
 
 # seccomp: Docker's default profile (memfd_create allowed) is what every case above runs under;
-# here a profile denies memfd_create. The library cannot serve files then, so it fails open
-# everywhere, calls included: every answer is the host's (and the files and calls still agree).
-run_case "seccomp denies memfd_create, memory=256m cpuset-cpus=$FIRST_CPU" "$IMAGE" env host none "$HOST_CPUS" "$HOST_ONLINE" 1 host denied -- \
+# here a profile denies memfd_create. Nothing changes for the program: reads of the kernel's own
+# fds need no memfd, and stdio streams get an unlinked file in /dev/shm instead.
+run_case "seccomp denies memfd_create, memory=256m cpuset-cpus=$FIRST_CPU" "$IMAGE" env "$MEM" "$DEFAULT_SWAP" 1 "$FIRST_CPU" 1 container denied -- \
     --security-opt seccomp="$SECCOMP_DENY_MEMFD" --memory=256m --cpuset-cpus="$FIRST_CPU"
 
 # /etc/ld.so.preload (cgshim install --preload-file), no LD_PRELOAD.
 run_case "ld.so.preload memory=256m memory-swap=512m cpus=0.5" "$PRELOAD_IMAGE" file "$MEM" $((512 * MIB - MEM)) 1 "$ONE" "$HOST_CPUS" container allowed -- \
     --memory=256m --memory-swap=512m --cpus=0.5
 run_case "ld.so.preload no limits" "$PRELOAD_IMAGE" file host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed --
-run_case "ld.so.preload + seccomp denies memfd_create, memory=256m cpus=0.5" "$PRELOAD_IMAGE" file host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" host denied -- \
+run_case "ld.so.preload + seccomp denies memfd_create, memory=256m cpus=0.5" "$PRELOAD_IMAGE" file "$MEM" "$DEFAULT_SWAP" 1 "$ONE" "$HOST_CPUS" container denied -- \
     --security-opt seccomp="$SECCOMP_DENY_MEMFD" --memory=256m --cpus=0.5
 
 # ---------------------------------------------------------------------------------------------

@@ -87,17 +87,35 @@ pub fn readlink(path: &[u8]) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// Whether this process may create memfds. When a seccomp profile refuses them the library
-/// cannot serve files, and then serves the host's values everywhere.
-pub fn memfd_allowed() -> bool {
+/// What would hold the served content of a stdio stream in this process, as the library
+/// chooses it: a memfd, else an unlinked file (`O_TMPFILE`) in /dev/shm or /tmp; `None` when a
+/// seccomp profile refuses memfds and neither directory takes such a file.
+pub fn stream_backing() -> Option<&'static str> {
     // SAFETY: a NUL-terminated name and plain flags (MFD_CLOEXEC).
     let fd = unsafe { libc::syscall(libc::SYS_memfd_create, c"cgshim:probe".as_ptr(), 1u32) };
-    if fd < 0 {
-        return false;
+    if fd >= 0 {
+        // SAFETY: closing the fd just created.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+        return Some("memfd");
     }
-    // SAFETY: closing the fd just created.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
-    true
+    for (dir, name) in [(c"/dev/shm", "tmpfile in /dev/shm"), (c"/tmp", "tmpfile in /tmp")] {
+        // SAFETY: a NUL-terminated directory path and constant flags.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                dir.as_ptr(),
+                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: closing the fd just created.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+            return Some(name);
+        }
+    }
+    None
 }
 
 /// The kernel's `sysinfo(2)`, which the library's hook would otherwise rewrite.

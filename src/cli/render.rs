@@ -247,6 +247,13 @@ pub fn json(r: &Report) -> String {
         ("uptime", uptime_json(&r.uptime)),
         ("tasks", tasks),
         ("interfaces", Json::Arr(interfaces.collect())),
+        (
+            "streams",
+            Json::Obj(vec![
+                ("backing", Json::opt(r.streams.as_ref().ok().copied(), Json::str)),
+                ("reason", reason_json(r.streams.as_ref().err())),
+            ]),
+        ),
     ])
     .render()
 }
@@ -464,6 +471,11 @@ pub fn text_report(r: &Report) -> String {
         };
         let _ = writeln!(out, "  {:<32} {state}", i.name);
     }
+    let streams = match &r.streams {
+        Ok(backing) => format!("yes, through a {backing}"),
+        Err(why) => format!("no ({})", why.code),
+    };
+    let _ = writeln!(out, "  {:<32} {streams}", "stdio streams (fopen)");
     out.push_str("\nConfiguration\n");
     let var = |v: &Option<Vec<u8>>| v.as_deref().map_or("(unset)".to_string(), |v| format!("{:?}", text(v)));
     let _ = writeln!(out, "  CGSHIM_DISABLE       {}", var(&r.env.disable));

@@ -578,6 +578,8 @@ pub struct Report {
     pub sysinfo: Option<Sysinfo>,
     pub sysconf: Sysconf,
     pub interfaces: Vec<Interface>,
+    /// What holds the content of stdio streams on served files.
+    pub streams: Result<&'static str, Reason>,
 }
 
 /// The facts the library takes from system calls, always from the live process.
@@ -589,8 +591,8 @@ pub struct Live {
     pub page_size: u64,
     /// `/sys/devices/system/cpu/online`, which glibc's own `sysconf` counts.
     pub online: Option<CpuSet>,
-    /// Whether memfds can be created (without them the library serves the host's values).
-    pub memfd: bool,
+    /// What holds a stdio stream's served content (`None`: streams read the host's files).
+    pub streams: Option<&'static str>,
 }
 
 impl Live {
@@ -602,7 +604,7 @@ impl Live {
             clocks: Clocks { boot_ns: raw::boot_clock_ns(), clk_tck: raw::auxval(libc::AT_CLKTCK, 100) },
             page_size: raw::auxval(libc::AT_PAGESZ, 4096),
             online: raw::read_all(b"/sys/devices/system/cpu/online").and_then(|t| CpuSet::parse_list(&t)),
-            memfd: raw::memfd_allowed(),
+            streams: raw::stream_backing(),
         }
     }
 }
@@ -628,40 +630,28 @@ pub fn host_meminfo<S: Source>(src: &S) -> Option<Vec<u8>> {
     }
 }
 
-/// Why nothing is virtualized when memfds are refused.
-pub fn memfd_refused() -> Reason {
+/// Why stdio streams read the host's files.
+pub fn no_stream_backing() -> Reason {
     Reason::new(
-        "memfd-refused",
-        "memfd_create is refused here (a seccomp profile): the library cannot serve files, so it \
-         serves the host's values everywhere, calls included",
+        "no-stream-file",
+        "memfd_create is refused here (a seccomp profile) and neither /dev/shm nor /tmp takes an \
+         unlinked file: programs that read these files through stdio (fopen) see the host's; \
+         open/read, sysinfo and sysconf are served as usual",
     )
 }
 
 pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -> Report {
     let config = env.config();
     let host_meminfo = host_meminfo(src);
-    let mut memory = memory(src, host_meminfo.as_deref(), live.sysinfo.as_ref().map(sysinfo_host));
-    let mut cpu = cpu(src, live.affinity);
-    let mut uptime = uptime(src, live.pid_ns.clone(), &live.clocks, cpu.set.as_ref().ok().map(CpuSet::count));
-    let mut tasks = tasks(src);
-    if !live.memfd {
-        // The library serves nothing then, so nothing shown here is the container's either.
-        memory.view = Err(memfd_refused());
-        memory.sysinfo_view = Err(memfd_refused());
-        cpu.set = Err(memfd_refused());
-        uptime.result = Err(memfd_refused());
-        tasks.count = Err(memfd_refused());
-    }
+    let memory = memory(src, host_meminfo.as_deref(), live.sysinfo.as_ref().map(sysinfo_host));
+    let cpu = cpu(src, live.affinity);
+    let uptime = uptime(src, live.pid_ns.clone(), &live.clocks, cpu.set.as_ref().ok().map(CpuSet::count));
+    let tasks = tasks(src);
+    let streams = live.streams.ok_or_else(no_stream_backing);
     let meminfo = host_meminfo.as_deref().map(|t| served_meminfo(t, &memory.view, &config));
 
     let gate = |feature: Feature, result: Result<(), Reason>| {
-        if !config.enabled(feature) {
-            Err(Reason::disabled(feature))
-        } else if !live.memfd {
-            Err(memfd_refused())
-        } else {
-            result
-        }
+        if !config.enabled(feature) { Err(Reason::disabled(feature)) } else { result }
     };
     let ok = |r: Result<(), &Reason>| r.map_err(Reason::clone);
     let view_ok = ok(memory.view.as_ref().map(|_| ()));
@@ -761,5 +751,5 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
             _ => live.online.map(|s| s.count()),
         },
     };
-    Report { root, env, config, memory, meminfo, cpu, uptime, tasks, sysinfo, sysconf, interfaces }
+    Report { root, env, config, memory, meminfo, cpu, uptime, tasks, sysinfo, sysconf, interfaces, streams }
 }
