@@ -625,6 +625,21 @@ fn exec_reports_programs_that_cannot_run() {
     }
 }
 
+/// Runs `cmd`, retrying while the kernel says the program is busy being written: another test
+/// thread that forks while this one copies the binary holds the copy's fd open in its child
+/// until that child execs (ETXTBSY, a race of the test, not of the program).
+fn output_of_copied(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    cmd.output().unwrap()
+}
+
 #[test]
 fn exec_finds_the_library_next_to_the_binary_or_in_the_prefix() {
     let dir = TempDir::new("lookup");
@@ -637,21 +652,17 @@ fn exec_finds_the_library_next_to_the_binary_or_in_the_prefix() {
     fs::copy(lib_path(), &in_prefix).unwrap();
     let exe_s = exe.to_str().unwrap();
 
-    let o = Command::new(exe_s)
-        .args(["exec", "printenv", "LD_PRELOAD"])
-        .env_remove("LD_PRELOAD")
-        .output()
-        .unwrap();
+    let o = output_of_copied(
+        Command::new(exe_s).args(["exec", "printenv", "LD_PRELOAD"]).env_remove("LD_PRELOAD"),
+    );
     assert!(o.status.success(), "{}", status_text(&o));
     assert_eq!(stdout(&o).trim(), fs::canonicalize(&in_prefix).unwrap().to_str().unwrap());
 
     let next_to = bin.join("libcgshim.so");
     fs::copy(lib_path(), &next_to).unwrap();
-    let o = Command::new(exe_s)
-        .args(["exec", "printenv", "LD_PRELOAD"])
-        .env_remove("LD_PRELOAD")
-        .output()
-        .unwrap();
+    let o = output_of_copied(
+        Command::new(exe_s).args(["exec", "printenv", "LD_PRELOAD"]).env_remove("LD_PRELOAD"),
+    );
     assert_eq!(
         stdout(&o).trim(),
         fs::canonicalize(&next_to).unwrap().to_str().unwrap(),
@@ -662,7 +673,7 @@ fn exec_finds_the_library_next_to_the_binary_or_in_the_prefix() {
     // Neither: the system directories, else a clear error with exit status 125.
     fs::remove_file(&next_to).unwrap();
     fs::remove_file(&in_prefix).unwrap();
-    let o = Command::new(exe_s).args(["exec", "true"]).output().unwrap();
+    let o = output_of_copied(Command::new(exe_s).args(["exec", "true"]));
     if !Path::new("/usr/local/lib/libcgshim.so").exists() && !Path::new("/usr/lib/libcgshim.so").exists() {
         assert_eq!(o.status.code(), Some(125), "{}", status_text(&o));
         assert!(
