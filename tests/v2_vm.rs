@@ -72,15 +72,18 @@ fn check_memory_view(f: &mut Failures, r: &common::Runner, total: u64, which: Co
     let o = run(&["cat", "/proc/meminfo"]);
     let m = parse_meminfo(o.ok());
     f.eq(&format!("{ctx}: /proc/meminfo MemTotal kB"), m.get("MemTotal").copied(), Some(kb));
+    // The library's own ordering (the kernel's file, served when nothing is limited, may have
+    // MemAvailable below MemFree: a machine whose memory is mostly tmpfs, like this guest).
+    let limited = kb < host_meminfo()["MemTotal"];
     let (fr, av) = (m.get("MemFree").copied().unwrap_or(0), m.get("MemAvailable").copied().unwrap_or(0));
-    f.check(fr <= av && av <= kb, || {
+    f.check(!limited || (fr <= av && av <= kb), || {
         format!("{ctx}: MemFree {fr} ≤ MemAvailable {av} ≤ MemTotal {kb} kB violated")
     });
 
     let o = run(&["free", "-b"]);
     let v = free_line(o.ok(), "Mem:", ctx);
     f.eq(&format!("{ctx}: procps free -b total"), v[0], total);
-    f.check(v[2] <= v[5] && v[5] <= v[0], || {
+    f.check(!limited || (v[2] <= v[5] && v[5] <= v[0]), || {
         format!("{ctx}: free -b free {} ≤ available {} ≤ total {} violated", v[2], v[5], v[0])
     });
 
@@ -127,8 +130,9 @@ fn check_memory_view(f: &mut Failures, r: &common::Runner, total: u64, which: Co
     let o = run(&["node", "-e", "console.log(require('os').totalmem())"]);
     f.eq(&format!("{ctx}: node os.totalmem()"), number(o.ok(), "node"), total);
 
-    // The JVM's own container support off: its default heap (a quarter of the machine) comes
-    // from the library's sysconf alone.
+    // The JVM's own container support off: its default heap comes from the library's sysconf
+    // alone. HotSpot gives a quarter of the machine (MaxRAMPercentage), or half of it on a
+    // machine this small (MinRAMPercentage), aligned down.
     let o = run(&["java", "-XX:-UseContainerSupport", "-XX:+PrintFlagsFinal", "-version"]);
     let heap = o
         .ok()
@@ -136,8 +140,8 @@ fn check_memory_view(f: &mut Failures, r: &common::Runner, total: u64, which: Co
         .find(|l| l.split_whitespace().nth(1) == Some("MaxHeapSize"))
         .and_then(|l| l.split_whitespace().nth(3))
         .map(|t| number(t, "java"));
-    f.check(heap.is_some_and(|h| h <= total / 4 && h + 4 * MIB >= total / 4), || {
-        format!("{ctx}: java MaxHeapSize {heap:?}, expected a quarter of {total} (within 4 MiB below)")
+    f.check(heap.is_some_and(|h| h <= total / 2 && h + 4 * MIB >= total / 4), || {
+        format!("{ctx}: java MaxHeapSize {heap:?}, expected between a quarter and a half of {total}")
     });
 
     let musl = musl_program("musl_meminfo");
@@ -229,6 +233,12 @@ mod memory {
             Consumers::Quick,
             "cgroupns rooted at the child",
         );
+        // A child without a limit of its own under the 128 MiB parent.
+        let open = parent.child("open", None);
+        let r = parent.runner(Layout::Host).leaf(&open);
+        check_memory_view(&mut f, &r, p, Consumers::Quick, "unlimited child, host paths");
+        let r = parent.runner(Layout::CgroupNs).leaf(&open);
+        check_memory_view(&mut f, &r, p, Consumers::Quick, "unlimited child, cgroupns");
 
         // MemFree is the smallest headroom: the parent's, whose usage includes the child's.
         let o = parent.runner(Layout::Host).leaf(&child).run(&["cat", "/proc/meminfo"]);
@@ -527,17 +537,17 @@ kill $!"#;
             free * PAGE <= limit - c1.min(c2) + MIB && free * PAGE + 4 * MIB >= limit - c1.max(c2),
             || format!("nr_free_pages {free} vs (memory.max {limit} − memory.current {c1} → {c2}) / {PAGE}"),
         );
-        // Event counters of the cgroup.
+        // Event counters of the cgroup, where /proc/vmstat has the same name.
         for key in [
             "pgfault",
             "pgmajfault",
             "pgactivate",
-            "pgscan",
-            "pgsteal",
+            "pgdeactivate",
+            "pgrefill",
             "workingset_refault_anon",
             "thp_fault_alloc",
         ] {
-            if let (Some(&x), Some(&y)) = (a.get(key), b.get(key)) {
+            if let (Some(&x), Some(&y), true) = (a.get(key), b.get(key), host_before.contains_key(key)) {
                 let got = v.get(key).copied();
                 f.check(got.is_some_and(|g| x <= g && g <= y), || {
                     format!("{key} = {got:?}, memory.stat {x} → {y}")
@@ -1013,7 +1023,7 @@ mod fixtures {
 
     /// Keys a fixture may carry that this kernel does not write, because a later kernel or
     /// another build configuration writes them (each one checked on the kernel that has it).
-    const LATER_KEYS: [(&str, &str); 12] = [
+    const LATER_KEYS: [(&str, &str); 15] = [
         ("zswap", "CONFIG_ZSWAP"),
         ("zswapped", "CONFIG_ZSWAP"),
         ("zswpin", "CONFIG_ZSWAP"),
@@ -1026,6 +1036,9 @@ mod fixtures {
         ("pgscan_khugepaged", "6.8"),
         ("pgsteal_khugepaged", "6.8"),
         ("swpin_zero", "6.12"),
+        ("pgscan_proactive", "after 6.12"),
+        ("pgsteal_proactive", "after 6.12"),
+        ("pgdemote_proactive", "after 6.12"),
     ];
 
     fn later(key: &str) -> bool {
