@@ -1110,19 +1110,23 @@ mod fixtures {
                 let t: Vec<&str> = line.split_whitespace().collect();
                 let mountpoint = t[4];
                 let tree = root.join(mountpoint.trim_start_matches('/'));
+                // Host paths (the process below the top, the mount rooted at /): the top is
+                // the real root cgroup, which has none of a child's limit and usage files.
+                // Anything else (a namespace root, a level below the top) is a child.
+                let own = fs::read_to_string(root.join("proc/self/cgroup")).unwrap_or_default();
+                let top_is_root = t[3] == "/" && own.lines().any(|l| l.starts_with("0::/") && l.len() > 4);
                 for dir in fixture_dirs(&tree) {
                     checked += 1;
                     let rel = dir.strip_prefix(&root).unwrap().display().to_string();
                     let ctx = format!("{name}: /{rel}");
                     let here = names(&dir);
-                    // A real root has no memory.max/cpu.max; a fixture dir with one is a child.
-                    let is_child =
-                        here.iter().any(|n| n == "memory.max" || n == "cpu.max" || n == "memory.current");
-                    let real: &Vec<String> = if is_child { &real_leaf } else { &real_root };
+                    let is_child = !(dir == tree && top_is_root);
                     for n in &here {
-                        let known = real.contains(n)
-                            || real_mid.contains(n)
-                            || (!is_child && real_leaf.contains(n) && n.starts_with("cgroup."));
+                        let known = if is_child {
+                            real_leaf.contains(n) || real_mid.contains(n)
+                        } else {
+                            real_root.contains(n)
+                        };
                         f.check(known, || {
                             format!(
                                 "{ctx}: file {n} is not one this kernel writes in a {} cgroup",
