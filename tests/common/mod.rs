@@ -2,6 +2,9 @@
 //! programs in `tests/c/`, real cgroup-v1 memory cgroups that clean up after themselves, and
 //! running a command inside one under `LD_PRELOAD` in the layouts containers actually use.
 //!
+//! On a pure cgroup v2 machine (the VMs of `scripts/vm-test.sh`) the same helpers make v2 cgroups
+//! and mounts instead (`v2.rs`).
+//!
 //! Only `std`: the tests must not link anything that could pull in the preload crate.
 
 #![allow(dead_code)]
