@@ -24,7 +24,7 @@
 #[macro_use]
 mod common;
 
-use common::{Cgroup, Failures, MEMCG_ROOT, MIB, c_program, have_program, lib_path};
+use common::{Cgroup, Failures, MIB, c_program, have_program, lib_path};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -872,7 +872,8 @@ fn cgroup_removed_while_the_process_runs() {
     f.eq("in the cgroup: MemTotal", kv_num(&first, "MemTotal", "reread"), L / 1024);
     f.eq("in the cgroup: sysinfo totalram", kv_num(&first, "totalram", "reread"), L);
 
-    fs::write(Path::new(MEMCG_ROOT).join("cgroup.procs"), pid.to_string()).expect("move to the root cgroup");
+    fs::write(Path::new(common::v2::hierarchy_root()).join("cgroup.procs"), pid.to_string())
+        .expect("move to the root cgroup");
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = fs::remove_dir(cg.dir()) {
         assert!(Instant::now() < deadline, "rmdir {}: {e}", cg.dir().display());

@@ -248,10 +248,26 @@ fn validated<S: Source>(
     layout: Layout,
     probe: &[u8],
 ) -> Result<CgroupDir, NotFound> {
-    if dir.overflowed() || src.open(join(dir.as_bytes(), probe).as_bytes()).is_none() {
+    if dir.overflowed() {
         return Err(NotFound::NoDirectory);
     }
-    Ok(CgroupDir { version, layout, dir, mount_len })
+    if src.open(join(dir.as_bytes(), probe).as_bytes()).is_some() {
+        return Ok(CgroupDir { version, layout, dir, mount_len });
+    }
+    // v2: a cgroup whose parent does not hand this controller down has none of its files. Its
+    // processes are charged to, and bounded by, the nearest ancestor that has them (a systemd
+    // unit below a slice that enables memory only for some children, a delegated subtree).
+    if version == Version::V2 && src.open(join(dir.as_bytes(), b"cgroup.procs").as_bytes()).is_some() {
+        let mut up = dir;
+        while up.len() > mount_len {
+            let cut = up.as_bytes().iter().rposition(|&b| b == b'/').unwrap_or(0).max(mount_len);
+            up.truncate(cut);
+            if src.open(join(up.as_bytes(), probe).as_bytes()).is_some() {
+                return Ok(CgroupDir { version, layout, dir: up, mount_len });
+            }
+        }
+    }
+    Err(NotFound::NoDirectory)
 }
 
 /// Component-wise prefix test: `/a` is an ancestor of `/a/b` but not of `/ab`.
@@ -327,6 +343,25 @@ mod tests {
         let src = tree("0::/a\n", mi, &["/a"]);
         let d = find(&src, &MEMORY).unwrap();
         assert_eq!(d.levels().collect::<Vec<_>>(), vec![&b"/a"[..], b"/"]);
+    }
+
+    #[test]
+    fn v2_controller_not_handed_down_is_the_nearest_ancestor_with_it() {
+        let mi = "31 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let mut src = tree("0::/a/b/c\n", mi, &["/sys/fs/cgroup/a"]);
+        for d in ["/sys/fs/cgroup/a/b", "/sys/fs/cgroup/a/b/c"] {
+            let p: &'static str = Box::leak(format!("{d}/cgroup.procs").into_boxed_str());
+            src.files.push((p.as_bytes(), Vec::new()));
+        }
+        let d = find(&src, &MEMORY).unwrap();
+        assert_eq!(d.dir.as_bytes(), b"/sys/fs/cgroup/a");
+        assert_eq!(d.levels().collect::<Vec<_>>(), vec![&b"/sys/fs/cgroup/a"[..], b"/sys/fs/cgroup"]);
+        // No ancestor below the root has the controller: nothing to bound the process.
+        let src = tree("0::/a/b/c\n", mi, &[]);
+        assert_eq!(find(&src, &MEMORY).err(), Some(NotFound::NoDirectory));
+        // A directory that does not exist is not replaced by an ancestor.
+        let src = tree("0::/a/gone\n", mi, &["/sys/fs/cgroup/a"]);
+        assert_eq!(find(&src, &MEMORY).err(), Some(NotFound::NoDirectory));
     }
 
     #[test]

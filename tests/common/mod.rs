@@ -2,9 +2,15 @@
 //! programs in `tests/c/`, real cgroup-v1 memory cgroups that clean up after themselves, and
 //! running a command inside one under `LD_PRELOAD` in the layouts containers actually use.
 //!
+//! On a pure cgroup v2 machine (the VMs of `scripts/vm-test.sh`) the same helpers make v2 cgroups
+//! and mounts instead (`v2.rs`).
+//!
 //! Only `std`: the tests must not link anything that could pull in the preload crate.
 
 #![allow(dead_code)]
+
+/// The cgroup v2 implementation of these helpers (used when the machine is pure v2).
+pub mod v2;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -154,6 +160,9 @@ fn why_no_cgroups() -> Option<String> {
     if effective_uid() != Some(0) {
         return Some("not running as root".into());
     }
+    if v2::active() {
+        return v2::why_unavailable();
+    }
     if !Path::new(MEMCG_ROOT).join("memory.limit_in_bytes").is_file() {
         return Some(format!("{MEMCG_ROOT} is not a cgroup v1 memory controller mount"));
     }
@@ -246,6 +255,9 @@ pub struct Cgroup {
 
 /// The memory cgroup the test process itself lives in (where leftovers are moved to).
 fn home_cgroup_dir() -> PathBuf {
+    if v2::active() {
+        return v2::home_dir();
+    }
     let fallback = PathBuf::from(MEMCG_ROOT);
     let Ok(text) = fs::read_to_string("/proc/self/cgroup") else {
         return fallback;
@@ -268,7 +280,7 @@ impl Cgroup {
     pub fn new(limit: Option<u64>) -> Cgroup {
         let n = CG_COUNTER.fetch_add(1, Ordering::SeqCst);
         let rel = format!("/cgshim-test-{}-{n}", std::process::id());
-        let dir = Path::new(MEMCG_ROOT).join(&rel[1..]);
+        let dir = Path::new(v2::hierarchy_root()).join(&rel[1..]);
         if dir.exists() {
             remove_tree(&dir);
         }
@@ -283,6 +295,7 @@ impl Cgroup {
     /// A child cgroup `<self>/<name>`; it is removed with the parent at the latest.
     pub fn child(&self, name: &str, limit: Option<u64>) -> Cgroup {
         let dir = self.dir.join(name);
+        v2::before_child(&self.dir);
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         let cg = Cgroup { rel: format!("{}/{name}", self.rel), dir };
         if let Some(l) = limit {
@@ -292,7 +305,7 @@ impl Cgroup {
     }
 
     pub fn set_limit(&self, bytes: u64) {
-        let f = self.dir.join("memory.limit_in_bytes");
+        let f = self.dir.join(v2::limit_file());
         fs::write(&f, bytes.to_string()).unwrap_or_else(|e| panic!("write {bytes} to {}: {e}", f.display()));
         let back: u64 = fs::read_to_string(&f).unwrap().trim().parse().unwrap();
         assert_eq!(back, bytes, "{} did not take the limit", f.display());
@@ -308,7 +321,7 @@ impl Cgroup {
     }
 
     pub fn usage(&self) -> u64 {
-        fs::read_to_string(self.dir.join("memory.usage_in_bytes")).unwrap().trim().parse().unwrap()
+        fs::read_to_string(self.dir.join(v2::usage_file())).unwrap().trim().parse().unwrap()
     }
 
     /// Run `argv` in this cgroup in `layout`, with the library preloaded.
@@ -323,6 +336,7 @@ impl Cgroup {
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
+        v2::forget(&self.dir);
         if self.dir.exists() {
             remove_tree(&self.dir);
         }
@@ -502,6 +516,12 @@ impl<'a> Runner<'a> {
             Layout::Host => {
                 cmd.arg(HOST_SCRIPT).arg("sh").arg(&leaf_procs).arg(&lib);
             }
+            Layout::CgroupNs if v2::active() => {
+                let holder =
+                    if self.leaf.rel == self.root.rel { None } else { v2::ns_holder(&self.root.dir) };
+                let holder = holder.map(|p| p.to_string()).unwrap_or_default();
+                cmd.arg(v2::NS_OUTER).arg("sh").arg(&leaf_procs).arg(v2::NS_INNER).arg(holder).arg(&lib);
+            }
             Layout::CgroupNs => {
                 // Join the visible root, unshare there, then move down to the leaf from
                 // inside (its path relative to the namespace root).
@@ -514,7 +534,8 @@ impl<'a> Runner<'a> {
                     .arg(&lib);
             }
             Layout::BindMount => {
-                cmd.arg(BIND_OUTER).arg("sh").arg(&leaf_procs).arg(BIND_INNER).arg(&self.root.dir).arg(&lib);
+                let inner = if v2::active() { v2::BIND_INNER } else { BIND_INNER };
+                cmd.arg(BIND_OUTER).arg("sh").arg(&leaf_procs).arg(inner).arg(&self.root.dir).arg(&lib);
             }
             Layout::NoCgroupfs => {
                 cmd.arg(BIND_OUTER).arg("sh").arg(&leaf_procs).arg(MASK_INNER).arg(&lib);
