@@ -17,7 +17,8 @@
 #
 # Environment: VM_TIMEOUT (seconds per kernel, default 480), VM_SMP (vCPUs, default 4),
 # VM_MEM (MiB, default 2048), VM_ACCEL (`tcg` or `kvm`; default: kvm when a probe boot with it
-# succeeds, else tcg).
+# succeeds, else tcg), VM_RUN (a shell command the guest runs after the suites, as root in the
+# workspace, to look into a failure). Arguments: the kernels (default: 6.1 6.12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws=$(pwd)
@@ -54,6 +55,7 @@ suites=(
     "uptime|pid_namespace initial_namespace"
     "hardening|cgroup_removed_while_the_process_runs proc_unmounted proc_covered_by_an_empty_tmpfs"
     "v2_vm|--include-ignored"
+    "noharm|"
 )
 if [ -n "${VM_SUITES:-}" ]; then
     picked=()
@@ -61,7 +63,7 @@ if [ -n "${VM_SUITES:-}" ]; then
         case " $VM_SUITES " in *" ${s%%|*} "*) picked+=("$s") ;; esac
     done
     suites=("${picked[@]}")
-    [ ${#suites[@]} -gt 0 ] || die "VM_SUITES=$VM_SUITES names no suite"
+    [ ${#suites[@]} -gt 0 ] || [ "$VM_SUITES" = none ] || die "VM_SUITES=$VM_SUITES names no suite"
 fi
 # Tests that must FAIL when the library in the guest hooks nothing (the harness's own check).
 selftest_binary=v2_vm
@@ -85,7 +87,7 @@ for s in "${suites[@]}"; do
     [ -n "${exe[${s%%|*}]:-}" ] || die "cargo built no test binary named ${s%%|*}"
 done
 [ -n "${exe[v2_vm]:-}" ] || exe[v2_vm]=$(cargo test --release --no-run --message-format=json --test v2_vm |
-    grep '"executable":"/' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    grep '"executable":"/' | grep '"name":"v2_vm"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
 # The C programs the tests drive, compiled here (the guest has no compiler): the tests find
 # them up to date by mtime and do not compile again.
 "${exe[v2_vm]}" --exact guest_programs_compile --quiet >/dev/null ||
@@ -167,6 +169,7 @@ say "building the guest root"
 base_cpio=$vm/root.cpio
 extra=("$ws/target/tmp/cgshim-c" "$vm/hooks-nothing.so")
 for s in "${suites[@]}"; do extra+=("${exe[${s%%|*}]}"); done
+extra+=("${exe[$selftest_binary]}")
 bash scripts/vm/rootfs.sh "$base_cpio" "$ws" "$busybox_static" scripts/vm/init "${extra[@]}"
 
 write_plan() { # file
@@ -179,6 +182,7 @@ write_plan() { # file
             name=${s%%|*} args=${s#*|}
             echo "run $name '${exe[$name]}' --test-threads=2 $args"
         done
+        [ -z "${VM_RUN:-}" ] || echo "run custom sh /vm/run.sh"
         echo "CGSHIM_LIB='$vm/hooks-nothing.so' run selftest '${exe[$selftest_binary]}' --include-ignored --exact ${selftest_tests[*]}"
     } >"$1"
 }
@@ -220,6 +224,7 @@ for k in "${kernels[@]}"; do
     zram_modules "$tree" "$part/vm/modules"
     echo "$swap_size" >"$part/vm/swap-size"
     write_plan "$part/vm/plan"
+    [ -z "${VM_RUN:-}" ] || printf '%s\n' "$VM_RUN" >"$part/vm/run.sh"
     if [ $first = 0 ]; then sed -i '/run selftest/d' "$part/vm/plan"; fi
     (cd "$part" && find vm | LC_ALL=C sort | cpio --quiet -o -H newc) >"$part/kernel.cpio"
     cat "$base_cpio" "$part/kernel.cpio" >"$vm/initrd-$rel.cpio"

@@ -1224,10 +1224,13 @@ fn guest_programs_compile() {
         }
     }
     if common::have_program("musl-gcc") {
-        let p = musl_program("musl_meminfo");
-        f.check(fs::read(&p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false), || {
-            format!("{} is not an ELF file", p.display())
-        });
+        // The programs the suites also run as musl builds.
+        for stem in ["musl_meminfo", "noharm"] {
+            let p = musl_program(stem);
+            f.check(fs::read(&p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false), || {
+                format!("{} is not an ELF file", p.display())
+            });
+        }
     }
     f.finish("C programs");
 }

@@ -200,11 +200,16 @@ pub struct Entry {
     /// For a memfd: its (device, inode), to recognise it on later calls.
     pub dev: AtomicU64,
     pub ino: AtomicU64,
-    /// For a kernel file: whether the three fields below describe it.
+    /// For a kernel file: whether the fields below describe it.
     pub mapped: AtomicBool,
-    /// The kernel's file position after the library's last read, and the position in the
-    /// served content it stands for.
+    /// Whether they describe the last positional read (`pread`, `sendfile` with an offset),
+    /// not the file position.
+    pub positional: AtomicBool,
+    /// Where the next read continues the served content: for reads at the file position, the
+    /// kernel's file position after the library's last read; for positional reads, the offset
+    /// after the last one (in the served content, as the program counts).
     pub kernel_pos: AtomicU64,
+    /// The position in the served content `kernel_pos` stands for.
     pub pos: AtomicU64,
     /// The length of the served content those positions refer to.
     pub len: AtomicU64,
@@ -223,6 +228,7 @@ impl Entry {
             dev: AtomicU64::new(0),
             ino: AtomicU64::new(0),
             mapped: AtomicBool::new(false),
+            positional: AtomicBool::new(false),
             kernel_pos: AtomicU64::new(0),
             pos: AtomicU64::new(0),
             len: AtomicU64::new(0),
@@ -243,6 +249,7 @@ impl Entry {
     /// Forgets the position map and kept content.
     pub fn reset(&self) {
         self.mapped.store(false, Ordering::Relaxed);
+        self.positional.store(false, Ordering::Relaxed);
         self.kernel_pos.store(0, Ordering::Relaxed);
         self.pos.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);

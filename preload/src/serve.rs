@@ -142,14 +142,23 @@ fn still_ours(fd: c_int, kind: Kind) -> bool {
     false
 }
 
-/// Where a read of `fd` starts in the served content: the kernel's position mapped through the
-/// entry when the entry describes it, else the kernel's own.
-fn position(entry: Option<&Entry>, kernel_pos: u64) -> (u64, Option<u64>) {
+/// Where a read of `fd` starts in the served content: the kernel's position (or a positional
+/// read's offset) mapped through the entry when the entry describes it, else the same number.
+///
+/// A positional read continues the content of the last one when it starts where that one
+/// ended, as the kernel's seq files do (one position serves both kinds of read there): a
+/// program that copies with `pread`/`sendfile` and advancing offsets gets one generation.
+fn position(entry: Option<&Entry>, at: u64, positional: bool) -> (u64, Option<u64>) {
     match entry {
-        Some(e) if e.mapped.load(Ordering::Relaxed) && e.kernel_pos.load(Ordering::Relaxed) == kernel_pos => {
+        Some(e)
+            if e.mapped.load(Ordering::Relaxed)
+                && e.positional.load(Ordering::Relaxed) == positional
+                && e.kernel_pos.load(Ordering::Relaxed) == at
+                && (at > 0 || !positional) =>
+        {
             (e.pos.load(Ordering::Relaxed), Some(e.len.load(Ordering::Relaxed)))
         }
-        _ => (kernel_pos, None),
+        _ => (at, None),
     }
 }
 
@@ -170,8 +179,8 @@ pub fn read(
         None => sys::lseek(fd, 0, libc::SEEK_CUR),
     };
     let Ok(kernel_pos) = u64::try_from(kernel_pos) else { return real() };
-    let entry = Held(if offset.is_none() { fds::find(fd) } else { None });
-    let (pos, known_len) = position(entry.0, kernel_pos);
+    let entry = Held(fds::find(fd));
+    let (pos, known_len) = position(entry.0, kernel_pos, offset.is_some());
     let from_kernel = real();
     let Ok(written) = usize::try_from(from_kernel) else { return from_kernel };
     if offset.is_none() && known_len.is_none() && written == 0 && kernel_pos > 0 {
@@ -213,9 +222,7 @@ impl Request {
         let n = want.min(proven);
         // SAFETY: `proven` bytes of the buffers were just written by the kernel.
         unsafe { self.bufs.overwrite(rest.get(..n)?, proven) };
-        if !self.positional {
-            self.remember(entry, content, from_kept, n);
-        }
+        self.remember(entry, content, from_kept, n);
         isize::try_from(n).ok()
     }
 
@@ -265,14 +272,20 @@ impl Request {
         i64::try_from(next).is_ok_and(|at| sys::pread(self.fd, &mut [0u8; 1], at) == 0)
     }
 
-    /// Records where the kernel's position now stands in the served content, and keeps the
-    /// content when the program has not read all of it.
+    /// Records where the next read continues the served content (for reads at the file
+    /// position: where the kernel's position now stands in it), and keeps the content when the
+    /// program has not read all of it.
     fn remember(&self, entry: Option<&Entry>, content: &[u8], from_kept: bool, n: usize) {
-        let kernel_after = self.kernel_pos.saturating_add(self.written as u64);
         let pos_after = self.pos.saturating_add(n as u64);
+        let kernel_after =
+            if self.positional { pos_after } else { self.kernel_pos.saturating_add(self.written as u64) };
         let len = content.len() as u64;
         let partial = pos_after < len;
-        if kernel_after == pos_after && !partial {
+        // Both positions agree and the served content is done: the entry can go only when the
+        // kernel is at its end too (its next read returns 0); when its file is longer, the
+        // next read must still find the served content's end here, not start a fresh one.
+        // A positional read's end is kept: the kernel's file at that offset says nothing.
+        if !self.positional && kernel_after == pos_after && !partial && self.at_end() {
             if let Some(e) = entry {
                 e.reset();
             }
@@ -289,6 +302,7 @@ impl Request {
                 }
             }
         };
+        e.positional.store(self.positional, Ordering::Relaxed);
         e.kernel_pos.store(kernel_after, Ordering::Relaxed);
         e.pos.store(pos_after, Ordering::Relaxed);
         e.len.store(len, Ordering::Relaxed);
@@ -332,7 +346,7 @@ pub fn seek(
         return real(offset, whence);
     };
     let entry = Held(fds::find(fd));
-    let (pos, _) = position(entry.0, kernel_pos);
+    let (pos, _) = position(entry.0, kernel_pos, false);
     if offset == 0 {
         return i64::try_from(pos).unwrap_or(i64::MAX);
     }
@@ -406,8 +420,8 @@ pub fn sendfile(
             Err(_) => return real(out, offset, count),
         }
     };
-    let entry = Held(if offset.is_null() { fds::find(fd) } else { None });
-    let (pos, known_len) = position(entry.0, kernel_pos);
+    let entry = Held(fds::find(fd));
+    let (pos, known_len) = position(entry.0, kernel_pos, !offset.is_null());
     let req = Request {
         fd,
         kind,
@@ -435,9 +449,7 @@ pub fn sendfile(
                 Err(_) => return Some(w),
             }
         }
-        if !req.positional {
-            req.remember(entry.0, content, from_kept, done);
-        }
+        req.remember(entry.0, content, from_kept, done);
         isize::try_from(done).ok()
     })
     .flatten();

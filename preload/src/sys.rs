@@ -31,7 +31,6 @@ mod nr {
     pub const PRLIMIT64: i64 = 302;
     pub const MEMFD_CREATE: i64 = 319;
     pub const PIPE2: i64 = 293;
-    pub const STATX: i64 = 332;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -60,7 +59,6 @@ mod nr {
     pub const PRLIMIT64: i64 = 261;
     pub const MEMFD_CREATE: i64 = 279;
     pub const PIPE2: i64 = 59;
-    pub const STATX: i64 = 291;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -345,18 +343,6 @@ pub unsafe fn fstat_into(fd: c_int, buf: *mut libc::stat) -> c_int {
 pub unsafe fn statfs_into(path: &CStr, buf: *mut libc::statfs) -> c_int {
     // SAFETY: a NUL-terminated path; the kernel checks the buffer.
     unsafe { syscall4(nr::STATFS, path.as_ptr() as i64, buf as i64, 0, 0) as c_int }
-}
-
-/// `statx(2)` of a path into the caller's buffer.
-///
-/// # Safety
-/// None beyond the kernel's checks of `buf` (EFAULT).
-pub unsafe fn statx_into(path: &CStr, flags: c_int, mask: u32, buf: *mut u8) -> c_int {
-    // SAFETY: a NUL-terminated path; the kernel checks the buffer.
-    unsafe {
-        syscall6(nr::STATX, AT_FDCWD as i64, path.as_ptr() as i64, flags as i64, mask as i64, buf as i64, 0)
-            as c_int
-    }
 }
 
 /// The (device, inode) of an open file.

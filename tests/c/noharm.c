@@ -133,6 +133,9 @@ static void shape(const char *what, const char *buf, long n) {
             word = 0;
         } else if (word == 1 && c >= '0' && c <= '9') {
             word = 0; /* a line starting with a number (uptime, online): its value, not its name */
+        } else if (word == 1 && (c == '/' || (n - i >= 5 && memcmp(buf + i, "none ", 5) == 0))) {
+            word = 0; /* a /proc/swaps entry: the swap device's path (or "none", the container's
+                         allowance) is a value the shim means to change */
         } else if (word) {
             h = (h ^ (unsigned char)c) * 16777619u;
         }
@@ -776,20 +779,34 @@ static int case_sharing(int argc, char **argv) {
 }
 
 /* Reads in pieces of `size` bytes, with the position after each. */
+/* pieces FILE SIZE [read|pread|sendfile]: the file in pieces of SIZE bytes, with read() (the
+   position after each), or with pread()/sendfile() at advancing offsets (the position stays). */
 static int case_pieces(int argc, char **argv) {
     if (argc < 2) return 64;
     int fd = open(argv[0], O_RDONLY);
     size_t size = strtoul(argv[1], NULL, 0);
+    const char *how = argc > 2 ? argv[2] : "read";
+    int out = !strcmp(how, "sendfile") ? open("/tmp", O_RDWR | O_TMPFILE, 0600) : -1;
     long total = 0, reads = 0;
     for (;;) {
-        ssize_t n = read(fd, big + total, size);
+        ssize_t n;
+        if (!strcmp(how, "pread")) {
+            n = pread(fd, big + total, size, total);
+        } else if (out >= 0) {
+            off_t off = total;
+            n = sendfile(out, fd, &off, size);
+            if (n > 0 && off != total + n) say("offset %ld after sending %ld bytes", (long)off, total + n);
+        } else {
+            n = read(fd, big + total, size);
+        }
         if (n <= 0) break;
         total += n;
         reads++;
-        if (lseek(fd, 0, SEEK_CUR) != total) say("position %ld after %ld bytes", (long)lseek(fd, 0, SEEK_CUR), total);
+        long expect = strcmp(how, "read") ? 0 : total;
+        if (lseek(fd, 0, SEEK_CUR) != expect) say("position %ld after %ld bytes", (long)lseek(fd, 0, SEEK_CUR), total);
     }
+    if (out >= 0 && pread(out, big, total, 0) != total) say("the sent bytes do not read back");
     shape(argv[0], big, total);
-    say("tell at the end equals the bytes read %d", lseek(fd, 0, SEEK_CUR) == total);
     say("value reads=%ld", reads);
     return 0;
 }
@@ -865,26 +882,39 @@ static int case_metadata(int argc, char **argv) {
 
 /* ---- 9. near the memory limit ------------------------------------------------------------- */
 
-static long cgroup_file(const char *name) {
+/* A number from the caller's memory cgroup: the v1 file, or on cgroup v2 its counterpart. */
+static long cgroup_file(const char *v1_name, const char *v2_name) {
     char line[512], path[768];
     FILE *f = fopen("/proc/self/cgroup", "r");
     path[0] = 0;
     while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
         char *c = strstr(line, ":memory:");
         if (c) {
-            c[strcspn(c, "\n")] = 0;
-            snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/%s", c + 8, name);
+            snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/%s", c + 8, v1_name);
+            break;
         }
+        if (!strncmp(line, "0::", 3)) snprintf(path, sizeof path, "/sys/fs/cgroup%s/%s", line + 3, v2_name);
     }
     if (f) fclose(f);
     f = fopen(path, "r");
     long v = -1;
     if (f) {
-        if (fscanf(f, "%ld", &v) != 1) v = -1;
+        if (!strcmp(v2_name, "memory.events")) { /* the count of the "max" line */
+            char key[64];
+            long n;
+            while (fscanf(f, "%63s %ld", key, &n) == 2)
+                if (!strcmp(key, "max")) v = n;
+        } else if (fscanf(f, "%ld", &v) != 1) {
+            v = -1;
+        }
         fclose(f);
     }
     return v;
 }
+
+#define LIMIT() cgroup_file("memory.limit_in_bytes", "memory.max")
+#define USAGE() cgroup_file("memory.usage_in_bytes", "memory.current")
 
 static int poll_once(int stream) {
     char buf[8192];
@@ -908,9 +938,9 @@ static int case_near_limit(int argc, char **argv) {
     int stream = !strcmp(argv[2], "fopen");
     long gap_us = argc > 3 ? strtol(argv[3], NULL, 0) : 0;
     say("first poll: %d", poll_once(stream));
-    long limit = cgroup_file("memory.limit_in_bytes");
+    long limit = LIMIT();
     for (;;) {
-        long usage = cgroup_file("memory.usage_in_bytes");
+        long usage = USAGE();
         long gap = limit - usage - headroom;
         if (gap <= 0) break;
         long chunk = gap > (1 << 20) ? (1 << 20) : 4096;
@@ -918,7 +948,7 @@ static int case_near_limit(int argc, char **argv) {
         if (p == MAP_FAILED) break;
         memset(p, 1, (size_t)chunk);
     }
-    long before = cgroup_file("memory.usage_in_bytes");
+    long before = USAGE();
     long ok = 0;
     for (long i = 0; i < count; i++) {
         ok += poll_once(stream);
@@ -926,8 +956,8 @@ static int case_near_limit(int argc, char **argv) {
     }
     say("polled %ld times: all read %d", count, ok == count);
     say("value headroom_before=%ld usage_before=%ld usage_after=%ld max_usage=%ld failcnt=%ld", limit - before,
-        before, cgroup_file("memory.usage_in_bytes"), cgroup_file("memory.max_usage_in_bytes"),
-        cgroup_file("memory.failcnt"));
+        before, USAGE(), cgroup_file("memory.max_usage_in_bytes", "memory.peak"),
+        cgroup_file("memory.failcnt", "memory.events"));
     return 0;
 }
 

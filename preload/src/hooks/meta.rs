@@ -79,6 +79,19 @@ unsafe fn names_fd_itself(path: *const c_char, flags: c_int) -> bool {
     flags & AT_EMPTY_PATH != 0 && !path.is_null() && unsafe { *path } == 0
 }
 
+/// The arguments of an `*at` call on `dirfd` itself (`AT_EMPTY_PATH` and an empty path) when
+/// `dirfd` is a stream's fd: the kernel file's path instead; any other call's unchanged.
+///
+/// # Safety
+/// `path` is the caller's argument (see `names_fd_itself`).
+unsafe fn redirected(dirfd: c_int, path: *const c_char, flags: c_int) -> (c_int, *const c_char, c_int) {
+    // SAFETY: forwarded.
+    match unsafe { names_fd_itself(path, flags) }.then(|| stands_for(dirfd)).flatten() {
+        Some(kind) => (libc::AT_FDCWD, kind.path().as_ptr(), flags & !AT_EMPTY_PATH),
+        None => (dirfd, path, flags),
+    }
+}
+
 macro_rules! fstat_hook {
     ($name:ident, $primary:ident, $fallback:ident, $stat:ident, $stat_fallback:ident) => {
         #[unsafe(no_mangle)]
@@ -131,12 +144,8 @@ macro_rules! fstatat_hook {
             buf: *mut libc::stat,
             flags: c_int,
         ) -> c_int {
-            // SAFETY: see `names_fd_itself`.
-            let (dirfd, path, flags) =
-                match unsafe { names_fd_itself(path, flags) }.then(|| stands_for(dirfd)).flatten() {
-                    Some(kind) => (libc::AT_FDCWD, kind.path().as_ptr(), flags & !AT_EMPTY_PATH),
-                    None => (dirfd, path, flags),
-                };
+            // SAFETY: the caller's path argument.
+            let (dirfd, path, flags) = unsafe { redirected(dirfd, path, flags) };
             // SAFETY: the caller's arguments, or the kernel file's path in their place.
             match unsafe { typed::<FstatatFn>(&$primary).or_else(|| typed::<FstatatFn>(&$fallback)) } {
                 Some(f) => unsafe { f(dirfd, path, buf, flags) },
@@ -163,12 +172,8 @@ macro_rules! fxstatat_hook {
             buf: *mut libc::stat,
             flags: c_int,
         ) -> c_int {
-            // SAFETY: see `names_fd_itself`.
-            let (dirfd, path, flags) =
-                match unsafe { names_fd_itself(path, flags) }.then(|| stands_for(dirfd)).flatten() {
-                    Some(kind) => (libc::AT_FDCWD, kind.path().as_ptr(), flags & !AT_EMPTY_PATH),
-                    None => (dirfd, path, flags),
-                };
+            // SAFETY: the caller's path argument.
+            let (dirfd, path, flags) = unsafe { redirected(dirfd, path, flags) };
             // SAFETY: the caller's arguments, or the kernel file's path in their place.
             match unsafe { typed::<FxstatatFn>(&$real) } {
                 Some(f) => unsafe { f(ver, dirfd, path, buf, flags) },
@@ -192,16 +197,9 @@ pub unsafe extern "C" fn statx(
     mask: u32,
     buf: *mut u8,
 ) -> c_int {
-    // SAFETY: see `names_fd_itself`.
-    if unsafe { names_fd_itself(path, flags) }
-        && let Some(kind) = stands_for(dirfd)
-    {
-        // SAFETY: the kernel checks `buf`.
-        return libc_result(i64::from(unsafe {
-            sys::statx_into(kind.path(), flags & !AT_EMPTY_PATH, mask, buf)
-        })) as c_int;
-    }
-    // SAFETY: forwarding the caller's arguments.
+    // SAFETY: the caller's path argument.
+    let (dirfd, path, flags) = unsafe { redirected(dirfd, path, flags) };
+    // SAFETY: the caller's arguments, or the kernel file's path in their place.
     match unsafe { typed::<StatxFn>(&STATX) } {
         Some(f) => unsafe { f(dirfd, path, flags, mask, buf) },
         None => {
