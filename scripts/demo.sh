@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/needs.sh
+# Busybox's `free` calls sysinfo(2), the case a file-based fix cannot reach: show it too.
+needs "demo" busybox:busybox free:procps || true
+
 cargo build --release --quiet -p cgshim-preload
 LIB=$PWD/target/release/libcgshim.so
 LIMIT=$((256 * 1024 * 1024))

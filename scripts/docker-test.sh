@@ -21,10 +21,13 @@
 # As root on a host without swap it enables a 384 MiB swap file for the run (removed on exit),
 # so that the swap allowance (256 MiB) is visible and differs from the host's swap;
 # CGSHIM_DOCKER_SWAPFILE=0 turns that off. Exits 0 only when every check passed; the last line
-# is "N passed, M failed". Needs: docker, cargo, gcc, and (first run only) debootstrap + root.
+# is "N passed, M failed"; exit status 3 when this machine has no usable Docker engine. Needs:
+# docker, cargo, gcc, and (first run only) debootstrap + root; what is missing of gcc, readelf
+# and debootstrap is installed as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/lib/needs.sh
 
 BASE_IMAGE=cgshim-test-base:bookworm
 IMAGE=cgshim-test:latest
@@ -66,9 +69,18 @@ started=$(date +%s)
 # ---------------------------------------------------------------------------------------------
 # 0. The engine
 # ---------------------------------------------------------------------------------------------
-if ! docker info >"$WORK/info" 2>&1; then
-    die "no usable Docker engine: $(grep -v '^ *$' "$WORK/info" | tail -n1)"
-fi
+command -v docker >/dev/null 2>&1 || { say "there is no docker command on this machine"; exit 3; }
+# An engine started just before may take a few seconds to answer.
+tries=0
+until docker info >"$WORK/info" 2>&1; do
+    tries=$((tries + 1))
+    if [ $tries -ge 15 ]; then
+        say "no usable Docker engine: $(grep -v '^ *$' "$WORK/info" | tail -n1)"
+        exit 3
+    fi
+    sleep 2
+done
+needs "Docker suite" gcc:gcc readelf:binutils || die "the Docker suite needs them"
 say "engine: $(docker version --format 'server {{.Server.Version}}' 2>/dev/null);" \
     "$(docker info --format 'cgroup v{{.CgroupVersion}}, {{.CgroupDriver}} driver, {{.Driver}}, security {{join .SecurityOptions " "}}' 2>/dev/null)"
 
@@ -103,12 +115,7 @@ if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     say "base image $BASE_IMAGE exists (built $(docker image inspect -f '{{.Created}}' "$BASE_IMAGE" | cut -c1-19)); reusing it"
 else
     [ "$(id -u)" = 0 ] || die "building $BASE_IMAGE needs root (debootstrap)"
-    if ! command -v debootstrap >/dev/null; then
-        command -v apt-get >/dev/null || die "debootstrap is missing and there is no apt-get to install it"
-        say "installing debootstrap (apt-get install debootstrap)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >"$WORK/apt.log" 2>&1 ||
-            { cat "$WORK/apt.log"; die "apt-get install debootstrap failed"; }
-    fi
+    needs "Docker suite, base image" debootstrap:debootstrap || die "building $BASE_IMAGE needs debootstrap"
     mirror=$(debian_mirror)
     ROOTFS=$(mktemp -d /var/tmp/cgshim-rootfs.XXXXXX)
     say "building $BASE_IMAGE: debootstrap --variant=minbase --include=procps,busybox,python3 $SUITE <dir> $mirror"

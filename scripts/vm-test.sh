@@ -39,7 +39,16 @@ die() {
     exit 1
 }
 
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+. scripts/lib/needs.sh
+# What the VM suite drives (installed as root when missing; scripts/test.sh uses the same list).
+vm_needs=(qemu-system-x86_64:qemu-system-x86 cpio:cpio xz:xz-utils gcc:gcc apt-get:apt)
+# Exit status 3: this machine cannot run the suite (scripts/test.sh skips it then, unless CI).
+needs "VM suite" "${vm_needs[@]}" || exit 3
+# Kernels and busybox-static come from Debian's archive: a fresh machine needs package lists.
+if ! apt-cache show busybox-static >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "no package lists yet: apt-get update"
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # What runs in the guest

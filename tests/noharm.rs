@@ -386,7 +386,7 @@ fn served_fds_look_like_the_kernels() {
 #[test]
 fn copies_of_served_files() {
     require_cgroups!();
-    for tool in ["cp", "install", "tar", "rsync", "python3", "readlink", "stat"] {
+    for tool in ["cp", "install", "tar", "rsync", "/usr/bin/python3", "readlink", "stat"] {
         if !have_program(tool) {
             return;
         }
