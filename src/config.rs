@@ -17,9 +17,12 @@ pub enum Feature {
     Uptime = 1 << 4,
     /// `/proc/vmstat`.
     Vmstat = 1 << 5,
-    /// The CPU view: `sysconf(_SC_NPROCESSORS_ONLN)`, `get_nprocs`, `/proc/cpuinfo`,
-    /// `/proc/stat`, `/sys/devices/system/cpu/online`.
+    /// The CPU view: `sysconf(_SC_NPROCESSORS_ONLN)`, `get_nprocs`, `sched_getaffinity`,
+    /// `/proc/cpuinfo`, `/proc/stat`, `/sys/devices/system/cpu/online` and `cpuN/online`,
+    /// `Cpus_allowed` in `/proc/self/status`.
     Cpu = 1 << 6,
+    /// `/proc/pressure/{cpu,memory,io}` (cgroup v2).
+    Pressure = 1 << 7,
 }
 
 impl Feature {
@@ -31,6 +34,7 @@ impl Feature {
         Feature::Uptime,
         Feature::Vmstat,
         Feature::Cpu,
+        Feature::Pressure,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Feature {
             Feature::Uptime => "uptime",
             Feature::Vmstat => "vmstat",
             Feature::Cpu => "cpu",
+            Feature::Pressure => "pressure",
         }
     }
 
@@ -51,12 +56,19 @@ impl Feature {
 }
 
 /// The parsed configuration. `Default` is "everything on, quiet".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     disabled: u32,
     pub debug: bool,
-    /// `CGSHIM_CPU_AFFINITY=1`: `sched_getaffinity` returns the container's CPU set too.
+    /// `sched_getaffinity` returns the container's CPU set too (on unless
+    /// `CGSHIM_CPU_AFFINITY=0`).
     pub cpu_affinity: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { disabled: 0, debug: false, cpu_affinity: true }
+    }
 }
 
 const ALL_BITS: u32 = u32::MAX;
@@ -80,9 +92,10 @@ impl Config {
         self
     }
 
-    /// Applies a `CGSHIM_CPU_AFFINITY` value (`1`, `true`, `yes` turn it on).
+    /// Applies a `CGSHIM_CPU_AFFINITY` value: `0`, `false`, `no` or `off` leave
+    /// `sched_getaffinity` alone; anything else (unset included) keeps it narrowed.
     pub fn with_cpu_affinity(mut self, value: &[u8]) -> Self {
-        self.cpu_affinity = matches!(crate::read::lines::trim(value), b"1" | b"true" | b"yes");
+        self.cpu_affinity = !matches!(crate::read::lines::trim(value), b"0" | b"false" | b"no" | b"off");
         self
     }
 

@@ -808,7 +808,7 @@ fn check_real_show(f: &mut Failures, ctx: &str, v: &J, cg: &Cgroup, layout: Layo
     f.eq(
         &format!("{ctx}: sched_getaffinity"),
         ifaces.get("sched_getaffinity").cloned(),
-        Some((true, false, Some("opt-in".to_string()))),
+        Some((true, true, None)),
     );
     let uptime_reason = if in_ns { None } else { Some("no-pid-namespace".to_string()) };
     f.eq(
@@ -908,7 +908,7 @@ fn show_json_on_the_v2_limited_fixture() {
     f.eq("config.all_disabled", v.bool("config.all_disabled"), false);
     f.eq("config.disabled_features", v.len("config.disabled_features"), 0);
     f.eq("config.unknown_disable_names", v.len("config.unknown_disable_names"), 0);
-    f.eq("config.cpu_affinity", v.bool("config.cpu_affinity"), false);
+    f.eq("config.cpu_affinity", v.bool("config.cpu_affinity"), true);
     f.eq("config.debug", v.bool("config.debug"), false);
 
     f.eq("cgroup.version", v.str("memory.cgroup.version"), "v2");
@@ -1094,8 +1094,13 @@ fn show_json_explains_the_other_fixtures() {
     f.check(v.interfaces().values().all(|(enabled, virt, _)| !enabled && !virt), || {
         "disable all: something is on".into()
     });
-    let v = show("v2-limited", &[("CGSHIM_CPU_AFFINITY", "1")]);
-    f.eq("affinity opt-in", v.interfaces()["sched_getaffinity"].clone(), (true, true, None));
+    let v = show("v2-limited", &[("CGSHIM_CPU_AFFINITY", "0")]);
+    f.eq(
+        "affinity opt-out",
+        v.interfaces()["sched_getaffinity"].clone(),
+        (true, false, Some("opt-out".to_string())),
+    );
+    f.eq("affinity opt-out: config", v.bool("config.cpu_affinity"), false);
     f.finish("show --json on fixtures");
 }
 

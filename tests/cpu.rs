@@ -9,11 +9,13 @@
 //!   inside them with the library preloaded, next to their answers without it.
 //!
 //! Contract: N = ceil(smallest quota/period over the cgroup and its visible ancestors), clamped to
-//! [1, |affinity|]; no quota → |affinity|. S = the first N CPUs of the affinity mask, real numbers.
-//! `_SC_NPROCESSORS_ONLN`/`get_nprocs()` = N; `/sys/devices/system/cpu/online` = S; `/proc/cpuinfo`
-//! and `/proc/stat` only S's CPUs (aggregate `cpu` line = their sum); `_SC_NPROCESSORS_CONF`,
-//! `get_nprocs_conf()`, `/sys/devices/system/cpu/cpuN/online`, `/proc/<pid>/stat` untouched;
-//! `sched_getaffinity` only with `CGSHIM_CPU_AFFINITY=1`; `CGSHIM_DISABLE=cpu` switches it off.
+//! [1, |affinity|]; no quota → |affinity|. S = N consecutive CPUs of the affinity mask (real
+//! numbers), starting at its (seed mod |mask|)-th CPU, seed = the cgroup directory's inode / (its
+//! files + 1). `_SC_NPROCESSORS_ONLN`/`get_nprocs()` = N; `sched_getaffinity` of the caller's own
+//! tasks = S (unless `CGSHIM_CPU_AFFINITY=0`); `/sys/devices/system/cpu/online` = S and
+//! `cpuN/online` = 0 outside S; `/proc/cpuinfo` and `/proc/stat` only S's CPUs (aggregate `cpu`
+//! line = their sum); `_SC_NPROCESSORS_CONF`, `get_nprocs_conf()`, `/proc/<pid>/stat` untouched;
+//! `CGSHIM_DISABLE=cpu` switches it all off.
 
 #[macro_use]
 mod common;
@@ -239,7 +241,7 @@ fn fixture_quota_and_shown_sets_are_the_hand_computed_ones() {
         }
         let Ok(q) = got else { continue };
         for (aff, expected) in x.shown {
-            let shown = cpu::shown(&cpuset(aff), q);
+            let shown = cpu::shown(&cpuset(aff), q, 0);
             f.eq(&format!("{}: shown(affinity {aff})", x.name), list_of(&shown), expected.to_string());
         }
     }
@@ -265,7 +267,7 @@ fn shown_clamps_and_keeps_real_numbers() {
     for (aff, quota, expected) in cases {
         f.eq(
             &format!("shown({aff}, {quota:?})"),
-            list_of(&cpu::shown(&cpuset(aff), quota)),
+            list_of(&cpu::shown(&cpuset(aff), quota, 0)),
             expected.to_string(),
         );
     }
@@ -393,6 +395,11 @@ impl CpuCgroup {
 
     fn read(&self, file: &str) -> String {
         fs::read_to_string(self.dir.join(file)).unwrap().trim().to_string()
+    }
+
+    /// The window S of `n` CPUs of `affinity` the library shows in this cgroup.
+    fn shown(&self, affinity: &[usize], n: usize) -> Vec<usize> {
+        common::shown_window(&self.dir, affinity, n)
     }
 
     /// Runs `argv` inside this cgroup: `sh -c 'echo $$ > <cg>/cgroup.procs && exec "$@"' sh argv…`,
@@ -729,8 +736,8 @@ fn half_cpu_quota_counts() {
     f.eq("get_nprocs_conf() (host's)", g("get_nprocs_conf"), h.nprocs_conf);
     f.eq("sysconf(_SC_NPROCESSORS_CONF) (host's)", g("sc_conf"), h.conf);
     let n_aff = h.affinity.len() as u64;
-    f.eq("sched_getaffinity(0) without CGSHIM_CPU_AFFINITY", g("self_count"), n_aff);
-    f.eq("sched_getaffinity(thread) without CGSHIM_CPU_AFFINITY", g("thread_count"), n_aff);
+    f.eq("sched_getaffinity(0)", g("self_count"), 1);
+    f.eq("sched_getaffinity(thread)", g("thread_count"), 1);
     f.eq("raw sched_getaffinity", g("raw_count"), n_aff);
 
     f.eq("nproc --all", num(&cg.out(&["nproc", "--all"], &[]), "nproc --all"), h.nproc_all);
@@ -747,14 +754,14 @@ fn half_cpu_quota_files() {
     }
     let cg = CpuCgroup::new(Some(50_000));
     let mut f = Failures::default();
-    check_cpu_files(&mut f, &cg, &[], &[], &h.affinity[..1]);
+    check_cpu_files(&mut f, &cg, &[], &[], &cg.shown(&h.affinity, 1));
     f.finish("quota 0.5 CPU: files");
 }
 
-/// `sched_getaffinity` shows S only with `CGSHIM_CPU_AFFINITY=1`, and only for the caller's own
-/// threads; nproc, Python and Busybox nproc follow it.
+/// `sched_getaffinity` shows S to the caller's own threads unless `CGSHIM_CPU_AFFINITY=0`;
+/// nproc, Python and Busybox nproc follow it; another process's mask stays its own.
 #[test]
-fn affinity_follows_only_when_asked() {
+fn affinity_is_narrowed_unless_turned_off() {
     require_cpu_cgroups!();
     if !require(have_program(PYTHON), PYTHON) || !require(have_program("busybox"), "busybox") {
         return;
@@ -764,53 +771,100 @@ fn affinity_follows_only_when_asked() {
         return;
     }
     let n_aff = h.affinity.len() as u64;
-    let first = joined(&h.affinity[..1]);
     let cg = CpuCgroup::new(Some(50_000));
+    let shown = joined(&cg.shown(&h.affinity, 1));
     let mut f = Failures::default();
-    let on: &[(&str, &str)] = &[("CGSHIM_CPU_AFFINITY", "1")];
+    let off: &[(&str, &str)] = &[("CGSHIM_CPU_AFFINITY", "0")];
 
-    // Opted in.
-    f.eq("nproc, CGSHIM_CPU_AFFINITY=1", num(&cg.out(&["nproc"], on), "nproc"), 1);
-    f.eq("busybox nproc, CGSHIM_CPU_AFFINITY=1", num(&cg.out(&["busybox", "nproc"], on), "busybox nproc"), 1);
-    f.eq(
-        "python3 len(os.sched_getaffinity(0)), CGSHIM_CPU_AFFINITY=1",
-        num(&cg.out(&[PYTHON, "-c", PY_AFFINITY], on), "python"),
-        1,
-    );
-    let kv = cpu_counts(&cg, &[], on);
-    let g = |k: &str| kv_u64(&kv, k, "cpu_counts");
-    for who in ["self", "pid", "thread"] {
-        f.eq(
-            &format!("sched_getaffinity({who}) count, CGSHIM_CPU_AFFINITY=1"),
-            g(&format!("{who}_count")),
-            1,
-        );
-        f.eq(
-            &format!("sched_getaffinity({who}) CPUs, CGSHIM_CPU_AFFINITY=1"),
-            kv.get(&format!("{who}_list")).cloned().unwrap_or_default(),
-            first.clone(),
-        );
-    }
-    f.eq("sched_getaffinity(getppid()) (another process) keeps its real mask", g("parent_count"), n_aff);
-    f.eq("raw sched_getaffinity, CGSHIM_CPU_AFFINITY=1", g("raw_count"), n_aff);
-    f.eq("get_nprocs(), CGSHIM_CPU_AFFINITY=1", g("get_nprocs"), 1);
-
-    // Not opted in: the real count.
-    f.eq("nproc", num(&cg.out(&["nproc"], &[]), "nproc"), n_aff);
-    f.eq("nproc without the library", num(&cg.plain(&["nproc"]), "nproc"), n_aff);
-    f.eq("busybox nproc", num(&cg.out(&["busybox", "nproc"], &[]), "busybox nproc"), n_aff);
+    // By default.
+    f.eq("nproc", num(&cg.out(&["nproc"], &[]), "nproc"), 1);
+    f.eq("busybox nproc", num(&cg.out(&["busybox", "nproc"], &[]), "busybox nproc"), 1);
     f.eq(
         "python3 len(os.sched_getaffinity(0))",
         num(&cg.out(&[PYTHON, "-c", PY_AFFINITY], &[]), "python"),
-        n_aff,
+        1,
     );
     let kv = cpu_counts(&cg, &[], &[]);
+    let g = |k: &str| kv_u64(&kv, k, "cpu_counts");
+    for who in ["self", "pid", "thread"] {
+        f.eq(&format!("sched_getaffinity({who}) count"), g(&format!("{who}_count")), 1);
+        f.eq(
+            &format!("sched_getaffinity({who}) CPUs"),
+            kv.get(&format!("{who}_list")).cloned().unwrap_or_default(),
+            shown.clone(),
+        );
+    }
+    f.eq("sched_getaffinity(getppid()) (another process) keeps its real mask", g("parent_count"), n_aff);
+    f.eq("raw sched_getaffinity", g("raw_count"), n_aff);
+    f.eq("get_nprocs()", g("get_nprocs"), 1);
+    let status = cg.out(&["grep", "^Cpus_allowed_list", "/proc/self/status"], &[]);
     f.eq(
-        "sched_getaffinity(self) CPUs",
+        "/proc/self/status Cpus_allowed_list",
+        status.split_whitespace().nth(1).unwrap_or(""),
+        shown.as_str(),
+    );
+
+    // Turned off: the real mask.
+    f.eq("nproc, CGSHIM_CPU_AFFINITY=0", num(&cg.out(&["nproc"], off), "nproc"), n_aff);
+    f.eq("nproc without the library", num(&cg.plain(&["nproc"]), "nproc"), n_aff);
+    f.eq(
+        "busybox nproc, CGSHIM_CPU_AFFINITY=0",
+        num(&cg.out(&["busybox", "nproc"], off), "busybox nproc"),
+        n_aff,
+    );
+    f.eq(
+        "python3 len(os.sched_getaffinity(0)), CGSHIM_CPU_AFFINITY=0",
+        num(&cg.out(&[PYTHON, "-c", PY_AFFINITY], off), "python"),
+        n_aff,
+    );
+    let kv = cpu_counts(&cg, &[], off);
+    f.eq(
+        "sched_getaffinity(self) CPUs, CGSHIM_CPU_AFFINITY=0",
         kv.get("self_list").cloned().unwrap_or_default(),
         joined(&h.affinity),
     );
-    f.finish("CGSHIM_CPU_AFFINITY");
+    f.finish("sched_getaffinity");
+}
+
+/// Two sibling cgroups made one after the other, each allowed half a CPU on this 2-CPU machine,
+/// are shown different CPUs, and every file and call in each agrees on its own.
+#[test]
+fn siblings_are_shown_different_cpus() {
+    require_cpu_cgroups!();
+    let h = host();
+    if !require(h.affinity.len() == 2, "exactly two CPUs in the affinity mask") {
+        return;
+    }
+    let a = CpuCgroup::new(Some(50_000));
+    let b = CpuCgroup::new(Some(50_000));
+    let mut f = Failures::default();
+    let mut seen = Vec::new();
+    for (name, cg) in [("first", &a), ("second", &b)] {
+        let s = cg.shown(&h.affinity, 1);
+        let online = cg.out(&["cat", "/sys/devices/system/cpu/online"], &[]);
+        f.eq(&format!("{name}: online"), online.trim().to_string(), joined(&s));
+        let kv = cpu_counts(cg, &[], &[]);
+        f.eq(
+            &format!("{name}: sched_getaffinity"),
+            kv.get("self_list").cloned().unwrap_or_default(),
+            joined(&s),
+        );
+        check_cpu_files(&mut f, cg, &[], &[], &s);
+        for cpu in &h.affinity {
+            let path = format!("/sys/devices/system/cpu/cpu{cpu}/online");
+            if Path::new(&path).is_file() {
+                let want = if s.contains(cpu) { "1" } else { "0" };
+                f.eq(
+                    &format!("{name}: {path}"),
+                    cg.out(&["cat", &path], &[]).trim().to_string(),
+                    want.to_string(),
+                );
+            }
+        }
+        seen.push(online.trim().to_string());
+    }
+    f.check(seen[0] != seen[1], || format!("both siblings are shown CPU {}", seen[0]));
+    f.finish("sibling cgroups");
 }
 
 /// `taskset -c 1` and no quota: the mask alone decides; everything says 1 CPU, and every file
@@ -927,7 +981,7 @@ fn one_and_a_half_cpu_quota_rounds_up() {
     f.eq("get_nprocs()", kv_u64(&kv, "get_nprocs", "cpu_counts"), n as u64);
     let on: &[(&str, &str)] = &[("CGSHIM_CPU_AFFINITY", "1")];
     f.eq("nproc, CGSHIM_CPU_AFFINITY=1", num(&cg.out(&["nproc"], on), "nproc"), n as u64);
-    check_cpu_files(&mut f, &cg, &[], &[], &h.affinity[..n]);
+    check_cpu_files(&mut f, &cg, &[], &[], &cg.shown(&h.affinity, n));
     f.finish("quota 1.5 CPUs");
 }
 
@@ -943,21 +997,22 @@ fn stat_aggregate_is_the_sum_of_the_shown_lines() {
     let mut f = Failures::default();
     for (quota, n) in [(150_000u64, 2.min(h.affinity.len())), (50_000, 1)] {
         let cg = CpuCgroup::new(Some(quota));
+        let shown = cg.shown(&h.affinity, n);
         for round in 0..3 {
             let text = cg.out(&["cat", "/proc/stat"], &[]);
-            check_stat(&mut f, &format!("quota {quota}, cat #{round}"), &text, &h.affinity[..n]);
+            check_stat(&mut f, &format!("quota {quota}, cat #{round}"), &text, &shown);
         }
         let text = cg.out(&["dd", "if=/proc/stat", "bs=13", "status=none"], &[]);
-        check_stat(&mut f, &format!("quota {quota}, dd bs=13"), &text, &h.affinity[..n]);
+        check_stat(&mut f, &format!("quota {quota}, dd bs=13"), &text, &shown);
     }
     f.finish("/proc/stat aggregate line");
 }
 
-/// `/sys/devices/system/cpu/cpu1/online` and `/sys/devices/system/cpu/possible` are
+/// `/sys/devices/system/cpu/cpu1/online` follows S; `/sys/devices/system/cpu/possible` is
 /// byte-identical with and without the library; `/proc/self/stat`, `/proc/<pid>/stat` and a
 /// relative `stat` in `/proc/self` stay the process's own stat (not `/proc/stat`).
 #[test]
-fn per_cpu_and_per_process_files_are_untouched() {
+fn per_cpu_and_per_process_files() {
     require_cpu_cgroups!();
     let h = host();
     if !require_two_cpus(&h) {
@@ -966,11 +1021,16 @@ fn per_cpu_and_per_process_files_are_untouched() {
     let cg = CpuCgroup::new(Some(50_000));
     let mut f = Failures::default();
 
+    // A CPU's own `online` file: the kernel's "1" inside S, "0" outside it (as under taskset).
     let cpu1 = "/sys/devices/system/cpu/cpu1/online";
     if require(Path::new(cpu1).is_file(), cpu1) {
-        let with = cg.out(&["cat", cpu1], &[]);
-        f.eq(&format!("cat {cpu1} with vs without the library"), with.clone(), cg.plain(&["cat", cpu1]));
-        f.eq(&format!("cat {cpu1} vs the test's own read"), with, fs::read_to_string(cpu1).unwrap());
+        let in_s = cg.shown(&h.affinity, 1).contains(&1);
+        f.eq(&format!("cat {cpu1} without the library"), cg.plain(&["cat", cpu1]), "1\n".to_string());
+        f.eq(
+            &format!("cat {cpu1} (CPU 1 in S: {in_s})"),
+            cg.out(&["cat", cpu1], &[]),
+            if in_s { "1\n" } else { "0\n" }.to_string(),
+        );
     }
     let possible = "/sys/devices/system/cpu/possible";
     f.eq(
@@ -1099,15 +1159,11 @@ fn node_follows_the_quota() {
         host_cpus,
     );
     f.eq("node os.cpus().length", num(&cg.out(&["node", "-e", cpus], &[]), "node"), 1);
+    f.eq("node os.availableParallelism()", num(&cg.out(&["node", "-e", par], &[]), "node"), 1);
     f.eq(
-        "node os.availableParallelism()",
-        num(&cg.out(&["node", "-e", par], &[]), "node"),
+        "node os.availableParallelism(), CGSHIM_CPU_AFFINITY=0",
+        num(&cg.out(&["node", "-e", par], &[("CGSHIM_CPU_AFFINITY", "0")]), "node"),
         h.affinity.len() as u64,
-    );
-    f.eq(
-        "node os.availableParallelism(), CGSHIM_CPU_AFFINITY=1",
-        num(&cg.out(&["node", "-e", par], &[("CGSHIM_CPU_AFFINITY", "1")]), "node"),
-        1,
     );
     f.finish("node");
 }

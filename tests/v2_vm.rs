@@ -649,16 +649,28 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         parse_kv(r.run(&["sh", "-c", script, prog.to_str().unwrap()]).ok())
     }
 
-    fn check_counts(f: &mut Failures, kv: &BTreeMap<String, String>, n: usize, set: &str, ctx: &str) {
-        for k in ["getconf", "python", "node", "get_nprocs", "sc_onln"] {
+    /// Checks every count and file against N = `n` and S = the window of `n` CPUs the library
+    /// shows in the cgroup `dir` of the raw affinity mask the program reported.
+    fn check_counts(f: &mut Failures, kv: &BTreeMap<String, String>, n: usize, dir: &Path, ctx: &str) {
+        let raw: Vec<usize> = expand(kv.get("raw_list").map(String::as_str).unwrap_or(""))
+            .split(',')
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let set =
+            common::shown_window(dir, &raw, n).iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let set = set.as_str();
+        for k in ["getconf", "python", "node", "get_nprocs", "sc_onln", "nproc", "self_count"] {
             f.eq(&format!("{ctx}: {k}"), kv.get(k).map(String::as_str), Some(n.to_string().as_str()));
         }
         f.eq(&format!("{ctx}: /proc/cpuinfo processors"), kv.get("cpuinfo").map(String::as_str), Some(set));
         f.eq(&format!("{ctx}: /proc/stat cpuN lines"), kv.get("stat").map(String::as_str), Some(set));
         let online = kv.get("online").cloned().unwrap_or_default();
         f.eq(&format!("{ctx}: /sys/devices/system/cpu/online as a list"), expand(&online), set.to_string());
-        // Affinity is left alone by default: nproc and the raw mask agree.
-        f.eq(&format!("{ctx}: nproc (affinity, untouched)"), kv.get("nproc"), kv.get("raw_count"));
+        f.eq(
+            &format!("{ctx}: sched_getaffinity"),
+            kv.get("self_list").map(|l| expand(l)),
+            Some(set.to_string()),
+        );
     }
 
     /// `0-2,5` → `0,1,2,5`.
@@ -689,10 +701,10 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         f.eq("cpu.max read back", cg.read("cpu.max"), "50000 100000".to_string());
         for layout in [Layout::Host, Layout::CgroupNs] {
             let kv = counts(&cg.runner(layout));
-            check_counts(&mut f, &kv, 1, "0", &format!("cpu.max 0.5, {layout:?}"));
+            check_counts(&mut f, &kv, 1, cg.dir(), &format!("cpu.max 0.5, {layout:?}"));
         }
-        let kv = counts(&cg.runner(Layout::Host).env("CGSHIM_CPU_AFFINITY", "1"));
-        f.eq("nproc with CGSHIM_CPU_AFFINITY=1", kv.get("nproc").map(String::as_str), Some("1"));
+        let kv = counts(&cg.runner(Layout::Host).env("CGSHIM_CPU_AFFINITY", "0"));
+        f.eq("nproc with CGSHIM_CPU_AFFINITY=0: the real mask", kv.get("nproc"), kv.get("raw_count"));
         // The quota is real: a second of spinning is throttled.
         let before = cg.stat("cpu.stat", "nr_throttled");
         cg.runner(Layout::Host).no_preload().run(&["timeout", "1", "sh", "-c", "while :; do :; done"]);
@@ -703,7 +715,7 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         f.finish("cpu.max 50000 100000");
     }
 
-    /// cpu.max 1.5: two CPUs (the first two of the affinity mask); a tighter parent wins.
+    /// cpu.max 1.5: two CPUs (a window of the affinity mask); a tighter parent wins.
     #[test]
     #[ignore = "needs a cgroup v2 kernel: scripts/vm-test.sh"]
     fn quota_one_and_half_and_tighter_parent() {
@@ -713,20 +725,32 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         let child = parent.child("app", None);
         child.write("cpu.max", "150000 100000");
         let mut f = Failures::default();
-        check_counts(&mut f, &counts(&parent.runner(Layout::Host).leaf(&child)), 2, "0,1", "cpu.max 1.5");
-        check_counts(&mut f, &counts(&child.runner(Layout::CgroupNs)), 2, "0,1", "cpu.max 1.5, cgroupns");
+        check_counts(
+            &mut f,
+            &counts(&parent.runner(Layout::Host).leaf(&child)),
+            2,
+            child.dir(),
+            "cpu.max 1.5",
+        );
+        check_counts(
+            &mut f,
+            &counts(&child.runner(Layout::CgroupNs)),
+            2,
+            child.dir(),
+            "cpu.max 1.5, cgroupns",
+        );
         parent.write("cpu.max", "50000 50000");
         check_counts(
             &mut f,
             &counts(&parent.runner(Layout::Host).leaf(&child)),
             1,
-            "0",
+            child.dir(),
             "parent cpu.max 1.0 over 1.5",
         );
         f.finish("cpu.max 150000 100000 and a tighter parent");
     }
 
-    /// cpuset.cpus: the affinity mask is the set, and the quota picks the first of it.
+    /// cpuset.cpus: the affinity mask is the set, and the quota picks a window of it.
     #[test]
     #[ignore = "needs a cgroup v2 kernel: scripts/vm-test.sh"]
     fn cpuset() {
@@ -738,9 +762,9 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         f.eq("cpuset.cpus.effective", cg.read("cpuset.cpus.effective"), "1,3".to_string());
         let kv = counts(&cg.runner(Layout::Host));
         f.eq("raw affinity", kv.get("raw_list").map(String::as_str), Some("1,3"));
-        check_counts(&mut f, &kv, 2, "1,3", "cpuset 1,3");
+        check_counts(&mut f, &kv, 2, cg.dir(), "cpuset 1,3");
         cg.write("cpu.max", "50000 100000");
-        check_counts(&mut f, &counts(&cg.runner(Layout::Host)), 1, "1", "cpuset 1,3 with cpu.max 0.5");
+        check_counts(&mut f, &counts(&cg.runner(Layout::Host)), 1, cg.dir(), "cpuset 1,3 with cpu.max 0.5");
         f.finish("cpuset.cpus 1,3");
     }
 

@@ -448,15 +448,16 @@ pub fn fuzz_cpu_quota(data: &[u8]) {
     let mut input = Input::new(data);
     let aff = CpuSet::from_mask(input.take(16));
     for quota in [dcpu::parse_cpu_max(data).flatten(), dcpu::parse_cfs(a, b).flatten()] {
-        check_shown(&aff, quota);
+        check_shown(&aff, quota, 0);
     }
     let quota = Quota { quota: input.u64(), period: input.u64() };
-    check_shown(&aff, Some(quota));
+    check_shown(&aff, Some(quota), input.u64());
 }
 
-fn check_shown(aff: &CpuSet, quota: Option<Quota>) {
-    let shown = dcpu::shown(aff, quota);
+fn check_shown(aff: &CpuSet, quota: Option<Quota>, seed: u64) {
+    let shown = dcpu::shown(aff, quota, seed);
     let n = shown.count();
+    assert!(shown.iter().all(|c| aff.contains(c)), "shown {shown:?} outside the affinity {aff:?}");
     let want = match quota {
         _ if aff.count() == 0 => 0,
         // ceil(quota / period), at least 1, at most the affinity count.
@@ -468,9 +469,12 @@ fn check_shown(aff: &CpuSet, quota: Option<Quota>) {
         None => aff.count(),
     };
     assert_eq!(n, want, "shown count for {quota:?} over {} CPUs", aff.count());
-    // The first N CPUs of the mask, with their real numbers.
-    let expect: BTreeSet<usize> = aff.iter().take(n as usize).collect();
-    assert_eq!(set_of(&shown), expect);
+    // N consecutive CPUs of the mask from its (seed mod count)-th, wrapping round, with their
+    // real numbers.
+    let cpus: Vec<usize> = aff.iter().collect();
+    let start = if cpus.is_empty() { 0 } else { (seed % cpus.len() as u64) as usize };
+    let expect: BTreeSet<usize> = cpus.iter().cycle().skip(start).take(n as usize).copied().collect();
+    assert_eq!(set_of(&shown), expect, "seed {seed}");
 }
 
 // =============================================================================================
@@ -1410,7 +1414,17 @@ fn check_meminfo(host: &[u8], out: &[u8], view: &MemoryView, h: &Host) {
     assert!(sf <= st && st <= h.swap_kb, "SwapFree {sf} ≤ SwapTotal {st} ≤ host {}", h.swap_kb);
     for (k, v) in &m {
         let rewritten = hl.iter().zip(&ol).any(|(a, b)| a != b && b.starts_with(format!("{k}:").as_bytes()));
-        if rewritten && !k.starts_with("Swap") {
+        // The commit lines count swap too (and CommitLimit the overcommit ratio, which the
+        // pipeline never sets): at most memory and swap.
+        if rewritten && k == "Committed_AS" {
+            // (+1: each figure is rounded down to kB on its own.)
+            assert!(*v <= total + st + 1, "{k} {v} kB above MemTotal {total} + SwapTotal {st}");
+            let host = hl
+                .iter()
+                .find_map(|l| l.strip_prefix(b"Committed_AS:"))
+                .and_then(|r| ref_u64(ref_trim(r.strip_suffix(b" kB").unwrap_or(r))));
+            assert!(host.is_none_or(|h| *v <= h), "{k} {v} kB above the host's {host:?}");
+        } else if rewritten && !k.starts_with("Swap") {
             assert!(*v <= total, "{k} {v} kB above MemTotal {total}");
         }
     }
@@ -1479,9 +1493,9 @@ fn check_swaps(host: &[u8], out: &[u8], view: &MemoryView) {
 fn check_cpu(t: &Tree) {
     let Ok(cg) = discover::find(&t.fs, &dcpu::CPU) else { return };
     let Ok(quota) = dcpu::tightest_quota(&t.fs, &cg) else { return };
-    check_shown(&t.affinity, quota);
+    check_shown(&t.affinity, quota, 0);
     reached(4);
-    let set = dcpu::shown(&t.affinity, quota);
+    let set = dcpu::shown(&t.affinity, quota, 0);
     let mut online = Vec::new();
     show::cpu::online(&set, &mut |b| online.extend_from_slice(b));
     assert!(online.ends_with(b"\n"));

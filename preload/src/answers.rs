@@ -7,13 +7,20 @@
 //! not flip to the host's values because it briefly ran out of fds.
 
 use crate::cache;
+use crate::kernel::Kind;
 use crate::source::RawSource;
 use crate::{log, sys};
+use cgshim::buf::{Buf, Sink};
+use cgshim::decide::cputime::{self, FIELDS, PerCpu, Usage};
 use cgshim::decide::discover::{self, CgroupDir, MEMORY};
+use cgshim::decide::discover::{Controller, Version, join};
+use cgshim::decide::memory::Overcommit;
 use cgshim::decide::memory::{self, HostMemory, LimitOrigin, MemoryView, NoView};
 use cgshim::decide::snapshot::Snapshot;
+use cgshim::decide::source::{Source, read_file};
 use cgshim::decide::{cpu, tasks, uptime};
 use cgshim::read::cpulist::CpuSet;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The cgroup and its limits: from the cache when fresh, else discovered and cached.
 fn snapshot(src: &RawSource) -> Option<Snapshot> {
@@ -185,10 +192,131 @@ pub fn container_uptime(src: &RawSource) -> Option<u64> {
 }
 
 /// The idle time to show next to `uptime_ns`: the container's CPUs' capacity minus the CPU time
-/// its cgroup used.
+/// its cgroup used and the time its quota withheld (as `/proc/stat` counts them, so the two
+/// agree).
 pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
-    let busy = discover::find(src, &uptime::CPUACCT).ok().and_then(|cg| uptime::busy_ns(src, &cg));
+    let mut per = PerCpu::new();
+    let busy = cgroup_usage(src, &mut per)
+        .map(|(u, _)| u.user_ns.saturating_add(u.system_ns).saturating_add(u.throttled_ns));
+    let busy =
+        busy.or_else(|| discover::find(src, &uptime::CPUACCT).ok().and_then(|cg| uptime::busy_ns(src, &cg)));
     uptime::idle_ns(uptime_ns, busy, cpu_set(src).map_or(1, |s| s.count()))
+}
+
+/// The caller's cgroup's CPU time (see `cputime::read`): `per` gets the per-CPU figures when
+/// the kernel keeps them (the flag says so).
+fn cgroup_usage(src: &RawSource, per: &mut PerCpu) -> Option<(Usage, bool)> {
+    let acct = discover::find(src, &uptime::CPUACCT).ok()?;
+    let bandwidth = match acct.version {
+        Version::V1 => discover::find(src, &cpu::CPU).ok(),
+        Version::V2 => None,
+    };
+    cputime::read(src, &acct, bandwidth.as_ref(), clk_tck(), per)
+}
+
+fn clk_tck() -> u64 {
+    // SAFETY: getauxval has no preconditions.
+    match unsafe { libc::getauxval(libc::AT_CLKTCK) } {
+        0 => 100,
+        t => t,
+    }
+}
+
+/// The time since boot, in nanoseconds.
+fn boot_uptime_ns() -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return None;
+    }
+    Some(
+        u64::try_from(ts.tv_sec)
+            .ok()?
+            .saturating_mul(uptime::NS_PER_SEC)
+            .saturating_add(u64::try_from(ts.tv_nsec).ok()?),
+    )
+}
+
+/// The last `/proc/stat` CPU counters this process was shown (the aggregate line, then CPUs
+/// 0..255): no counter may go backwards between two reads.
+static STAT_SHOWN: [AtomicU64; FIELDS * 257] = [const { AtomicU64::new(0) }; FIELDS * 257];
+
+fn settle(cpu: Option<usize>, ticks: &mut [u64; FIELDS]) {
+    let line = match cpu {
+        None => Some(0),
+        Some(c) => c.checked_add(1).filter(|l| *l < 257),
+    };
+    let Some(slots) = line.and_then(|l| STAT_SHOWN.get(l * FIELDS..(l + 1) * FIELDS)) else { return };
+    for (v, slot) in ticks.iter_mut().zip(slots) {
+        *v = (*v).max(slot.fetch_max(*v, Ordering::Relaxed));
+    }
+}
+
+/// `/proc/stat` for the shown set `set`. From the container's own CPU time when the view is
+/// narrowed (S is not the host's online CPUs) or the caller is in its own PID namespace;
+/// otherwise, or when the cgroup's CPU time cannot be read, the host's lines of S.
+pub fn stat(src: &RawSource, host: &[u8], set: &CpuSet, emit: &mut dyn FnMut(&[u8])) -> Option<()> {
+    let in_namespace = container_uptime(src);
+    let narrowed = *set != cgshim::show::cpu::stat_cpus(host);
+    let mut per = PerCpu::new();
+    let usage = if narrowed || in_namespace.is_some() { cgroup_usage(src, &mut per) } else { None };
+    let (Some((usage, has_per)), Some(up)) = (usage, in_namespace.or_else(boot_uptime_ns)) else {
+        return cgshim::show::cpu::stat(host, set, emit);
+    };
+    let split = cputime::Split::new(set, &usage, has_per.then_some(&per), up);
+    let mut settle_fn = |cpu: Option<usize>, t: &mut [u64; FIELDS]| {
+        if !src.rooted() {
+            settle(cpu, t);
+        }
+    };
+    cgshim::show::cpu::stat_container(
+        host,
+        set,
+        clk_tck(),
+        &mut |cpu, f| *f = split.row(cpu),
+        &mut settle_fn,
+        emit,
+    )
+}
+
+/// The pressure file of `kind` from the caller's cgroup v2 (`cpu.pressure`…); `None` (the
+/// host's file) on v1 or where the cgroup has none.
+pub fn pressure<S: Sink>(src: &RawSource, kind: Kind, out: &mut S) -> Option<()> {
+    let file: &'static [u8] = match kind {
+        Kind::PressureCpu => b"cpu.pressure",
+        Kind::PressureMemory => b"memory.pressure",
+        Kind::PressureIo => b"io.pressure",
+        _ => return None,
+    };
+    // No v1 hierarchy carries pressure files: the unified one (v2 or hybrid) is found.
+    let controller = Controller { v1_name: b"\0", v1_probe: b"", v2_probe: file };
+    let cg = discover::find(src, &controller).ok()?;
+    let mut text = Buf::<1024>::new();
+    read_file(src, join(cg.dir.as_bytes(), file).as_bytes(), &mut text)?;
+    out.push(text.as_bytes());
+    Some(())
+}
+
+/// The host's overcommit settings, for `CommitLimit` (kept for a second like the limits).
+pub fn overcommit(src: &RawSource) -> Option<Overcommit> {
+    if !src.rooted()
+        && let Some(o) = cache::overcommit(false)
+    {
+        return Some(o);
+    }
+    let mut ratio = Buf::<32>::new();
+    let mut kbytes = Buf::<32>::new();
+    let found = read_file(src, b"/proc/sys/vm/overcommit_ratio", &mut ratio)
+        .and_then(|()| read_file(src, b"/proc/sys/vm/overcommit_kbytes", &mut kbytes))
+        .and_then(|()| Overcommit::parse(ratio.as_bytes(), kbytes.as_bytes()));
+    match found {
+        Some(o) if !src.rooted() => {
+            cache::store_overcommit(o);
+            Some(o)
+        }
+        None if src.transient() && !src.rooted() => cache::overcommit(true),
+        other => other,
+    }
 }
 
 /// The pids controller's directory, cached like the memory controller's.
@@ -238,23 +366,31 @@ pub fn procs(src: &RawSource) -> Option<u64> {
     }
 }
 
-/// The CPU set shown to the calling thread: the first N CPUs of its affinity mask, N from the
-/// tightest CPU quota over its cgroup and visible ancestors. `None` (pass through) when the
-/// affinity cannot be read or a quota file does not parse.
+/// The CPU set shown to the calling thread: N CPUs of its affinity mask, N from the tightest
+/// CPU quota over its cgroup and visible ancestors, the window placed by the cgroup's seed.
+/// `None` (pass through) when the affinity cannot be read or a quota file does not parse.
 pub fn cpu_set(src: &RawSource) -> Option<CpuSet> {
     let affinity = sys::affinity()?;
-    Some(cpu::shown(&affinity, cpu_quota(src)?))
+    let (quota, seed) = cpu_quota(src)?;
+    Some(cpu::shown(&affinity, quota, seed))
 }
 
-fn cpu_quota(src: &RawSource) -> Option<Option<cpu::Quota>> {
+/// The shown set of another affinity mask of the caller's (a thread's, as
+/// `sched_getaffinity` returns it).
+pub fn shown_of(src: &RawSource, mask: &CpuSet) -> Option<CpuSet> {
+    let (quota, seed) = cpu_quota(src)?;
+    Some(cpu::shown(mask, quota, seed))
+}
+
+fn cpu_quota(src: &RawSource) -> Option<(Option<cpu::Quota>, u64)> {
     if !src.rooted()
         && let Some(q) = cache::cpu_quota(false)
     {
         return Some(q);
     }
-    let q = match discover::find(src, &cpu::CPU) {
+    let found = match discover::find(src, &cpu::CPU) {
         Ok(cg) => match cpu::tightest_quota(src, &cg) {
-            Ok(q) => q,
+            Ok(q) => (q, cpu::seed(src.dir_identity(cg.dir.as_bytes()))),
             Err(cpu::UnreadableQuota) if src.transient() && !src.rooted() => return cache::cpu_quota(true),
             Err(cpu::UnreadableQuota) => {
                 log::say(&[b"cpu: host values (unreadable quota in ", cg.dir.as_bytes(), b")"]);
@@ -262,10 +398,10 @@ fn cpu_quota(src: &RawSource) -> Option<Option<cpu::Quota>> {
             }
         },
         Err(_) if src.transient() && !src.rooted() => return cache::cpu_quota(true),
-        Err(_) => None,
+        Err(_) => (None, 0),
     };
     if !src.rooted() {
-        cache::store_cpu_quota(q);
+        cache::store_cpu_quota(found.0, found.1);
     }
-    Some(q)
+    Some(found)
 }

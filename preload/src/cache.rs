@@ -178,18 +178,32 @@ pub fn store_pid_init(in_namespace: bool, start_ticks: u64) {
     PID_INIT.store(&[u64::from(in_namespace), start_ticks]);
 }
 
-static CPU_QUOTA: SeqCache<3, TTL_NS> = SeqCache::new();
+static CPU_QUOTA: SeqCache<4, TTL_NS> = SeqCache::new();
 
-/// The tightest CPU quota found within the last [`TTL_NS`]: `Some(None)` when there is none.
-pub fn cpu_quota(stale: bool) -> Option<Option<cgshim::decide::cpu::Quota>> {
-    let mut w = [0u64; 3];
+/// The tightest CPU quota (`None`: there is none) and the cgroup's window seed, as found within
+/// the last [`TTL_NS`].
+pub fn cpu_quota(stale: bool) -> Option<(Option<cgshim::decide::cpu::Quota>, u64)> {
+    let mut w = [0u64; 4];
     let found = if stale { CPU_QUOTA.load_stale(&mut w) } else { CPU_QUOTA.load(&mut w) };
-    found.then_some((w[0] != 0).then_some(cgshim::decide::cpu::Quota { quota: w[1], period: w[2] }))
+    found.then_some(((w[0] != 0).then_some(cgshim::decide::cpu::Quota { quota: w[1], period: w[2] }), w[3]))
 }
 
-pub fn store_cpu_quota(q: Option<cgshim::decide::cpu::Quota>) {
+pub fn store_cpu_quota(q: Option<cgshim::decide::cpu::Quota>, seed: u64) {
     CPU_QUOTA.store(&match q {
-        Some(q) => [1, q.quota, q.period],
-        None => [0, 0, 0],
+        Some(q) => [1, q.quota, q.period, seed],
+        None => [0, 0, 0, seed],
     });
+}
+
+static OVERCOMMIT: SeqCache<2, TTL_NS> = SeqCache::new();
+
+/// `vm.overcommit_ratio` and `vm.overcommit_kbytes` as read within the last [`TTL_NS`].
+pub fn overcommit(stale: bool) -> Option<cgshim::decide::memory::Overcommit> {
+    let mut w = [0u64; 2];
+    let found = if stale { OVERCOMMIT.load_stale(&mut w) } else { OVERCOMMIT.load(&mut w) };
+    found.then_some(cgshim::decide::memory::Overcommit { ratio: w[0], kbytes: w[1] })
+}
+
+pub fn store_overcommit(o: cgshim::decide::memory::Overcommit) {
+    OVERCOMMIT.store(&[o.ratio, o.kbytes]);
 }

@@ -9,10 +9,13 @@ use cgshim::buf::{Buf, Sink, Text};
 use cgshim::decide::memory::{HostMemory, MemoryView};
 use cgshim::decide::source::{Source, read_open_file};
 
-/// Whether the kind's content is built from the host's text (uptime and the online list are
-/// computed entirely).
+/// Whether the kind's content is built from the host's text (uptime, the online list and the
+/// pressure files are computed entirely).
 pub fn needs_template(kind: Kind) -> bool {
-    !matches!(kind, Kind::Uptime | Kind::CpuOnline)
+    !matches!(
+        kind,
+        Kind::Uptime | Kind::CpuOnline | Kind::PressureCpu | Kind::PressureMemory | Kind::PressureIo
+    )
 }
 
 /// The host's memory, for the files that are not `/proc/meminfo` itself: from `sysinfo(2)`, so
@@ -39,11 +42,19 @@ fn view_for_other_file(src: &RawSource) -> Option<MemoryView> {
 }
 
 /// Renders the container's `kind` file from the host's text `host` into `out`; the length used.
-pub fn render(kind: Kind, src: &RawSource, host: &[u8], out: &mut [u8]) -> Option<usize> {
+/// `fd` is the kernel's open file (a CPU's `online` file says which CPU by its path).
+pub fn render(
+    kind: Kind,
+    src: &RawSource,
+    host: &[u8],
+    out: &mut [u8],
+    fd: core::ffi::c_int,
+) -> Option<usize> {
     let mut text = Text::new(out);
     match kind {
         Kind::Meminfo => {
-            let view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
+            let mut view = answers::memory_view(src, HostMemory::from_meminfo(host)?)?;
+            view.overcommit = answers::overcommit(src);
             cgshim::show::meminfo::render(host, &view, &mut text)?;
         }
         Kind::Swaps => cgshim::show::swaps::render(host, &view_for_other_file(src)?, &mut text)?,
@@ -54,14 +65,28 @@ pub fn render(kind: Kind, src: &RawSource, host: &[u8], out: &mut [u8]) -> Optio
             let up = answers::container_uptime(src)?;
             cgshim::show::uptime::render(up, answers::container_idle(src, up), &mut text);
         }
-        Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline => {
+        Kind::Cpuinfo | Kind::Stat | Kind::CpuOnline | Kind::CpuNOnline => {
             let set = answers::cpu_set(src)?;
             let mut emit = |bytes: &[u8]| text.push(bytes);
             match kind {
                 Kind::Cpuinfo => cgshim::show::cpu::cpuinfo(host, &set, &mut emit),
-                Kind::Stat => cgshim::show::cpu::stat(host, &set, &mut emit)?,
+                Kind::Stat => answers::stat(src, host, &set, &mut emit)?,
+                Kind::CpuNOnline => {
+                    // A CPU of the set keeps the kernel's own text.
+                    if set.contains(crate::kernel::online_cpu(fd)?) {
+                        return None;
+                    }
+                    cgshim::show::cpu::cpu_offline(&mut emit);
+                }
                 _ => cgshim::show::cpu::online(&set, &mut emit),
             }
+        }
+        Kind::Status => {
+            let mut emit = |bytes: &[u8]| text.push(bytes);
+            cgshim::show::cpu::status(host, &mut |real| answers::shown_of(src, real), &mut emit)?;
+        }
+        Kind::PressureCpu | Kind::PressureMemory | Kind::PressureIo => {
+            answers::pressure(src, kind, &mut text)?
         }
     }
     (!text.overflowed()).then_some(text.len())

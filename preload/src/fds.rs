@@ -25,8 +25,8 @@ pub enum State {
     /// Opened through a hook and not one of ours; as a directory, not one that holds our files.
     Plain,
     /// Opened through a hook and not one of ours, but as a directory it may hold our files
-    /// (`/proc`, `/sys/devices/system/cpu`, or a path ending in `.`).
-    MaybeParent,
+    /// (`/proc`, `/sys/devices/system/cpu`, `/proc/self`, or a path ending in `.`).
+    MaybeParent(Dir),
     /// Reused after a close the library saw: not one of ours, nothing known as a directory.
     Reused,
     /// The kernel's own file of this kind, whose reads the library serves.
@@ -35,9 +35,27 @@ pub enum State {
     Memfd(Kind),
 }
 
+/// Which directory an fd opened as one may be, by the last component of its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Dir {
+    /// `.`, `..`, `/`: any of them.
+    Any = 2,
+    Proc = 4,
+    /// `/sys/devices/system/cpu`.
+    Cpu = 5,
+    /// `/sys/devices/system/cpu/cpuN`.
+    CpuN = 6,
+    /// `/proc/self`, `/proc/thread-self`.
+    Own = 7,
+    /// `/proc/pressure`.
+    Pressure = 8,
+}
+
+const DIRS: [Dir; 6] = [Dir::Any, Dir::Proc, Dir::Cpu, Dir::CpuN, Dir::Own, Dir::Pressure];
+
 const UNKNOWN: u8 = 0;
 const PLAIN: u8 = 1;
-const MAYBE_PARENT: u8 = 2;
 const REUSED: u8 = 3;
 const KERNEL: u8 = 0x10;
 const MEMFD: u8 = 0x20;
@@ -79,7 +97,11 @@ fn slot(fd: i32) -> Option<&'static AtomicU8> {
 fn decode(b: u8) -> State {
     match b {
         PLAIN => State::Plain,
-        MAYBE_PARENT => State::MaybeParent,
+        b if b < KERNEL
+            && let Some(d) = DIRS.into_iter().find(|d| *d as u8 == b) =>
+        {
+            State::MaybeParent(d)
+        }
         REUSED => State::Reused,
         b if b & KERNEL != 0 => Kind::from_u8(b & 0x0f).map_or(State::Plain, State::Kernel),
         b if b & MEMFD != 0 => Kind::from_u8(b & 0x0f).map_or(State::Plain, State::Memfd),
@@ -91,7 +113,7 @@ fn encode(s: State) -> u8 {
     match s {
         State::Unknown => UNKNOWN,
         State::Plain => PLAIN,
-        State::MaybeParent => MAYBE_PARENT,
+        State::MaybeParent(d) => d as u8,
         State::Reused => REUSED,
         State::Kernel(k) => KERNEL | k as u8,
         State::Memfd(k) => MEMFD | k as u8,

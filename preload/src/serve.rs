@@ -242,7 +242,7 @@ impl Request {
                 let (template, rendered) = arena.halves();
                 let src = RawSource::new();
                 let host = self.template(&src, capacity, template)?;
-                let len = content::render(self.kind, &src, host, rendered)?;
+                let len = content::render(self.kind, &src, host, rendered, self.fd)?;
                 Some((rendered.get(..len)?, false))
             }
         }

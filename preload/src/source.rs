@@ -99,6 +99,42 @@ impl Source for RawSource {
         self.root.is_none()
     }
 
+    fn dir_identity(&self, path: &[u8]) -> Option<cgshim::decide::cpu::DirIdentity> {
+        if self.root.is_some() {
+            return None;
+        }
+        let p = c_path(None, path)?;
+        let dir = Fd(sys::openat(
+            sys::AT_FDCWD,
+            p.as_bytes().as_ptr().cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        ));
+        if dir.0 < 0 {
+            return None;
+        }
+        let inode = sys::fstat(dir.0)?.st_ino;
+        let mut files = 0u64;
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = usize::try_from(sys::getdents64(dir.0, &mut buf)).ok()?;
+            if n == 0 {
+                break;
+            }
+            // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), name.
+            let mut at = 0usize;
+            while let Some(rec) = buf.get(at..n).filter(|r| r.len() >= 19) {
+                let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
+                if reclen == 0 {
+                    return None;
+                }
+                files += u64::from(rec[18] != libc::DT_DIR);
+                at += reclen;
+            }
+        }
+        Some(cgshim::decide::cpu::DirIdentity { inode, files })
+    }
+
     fn read(&self, file: &mut Fd, buf: &mut [u8]) -> Option<usize> {
         loop {
             let n = sys::read(file.0, buf);

@@ -164,7 +164,7 @@ pub fn adopt(fd: c_int, kind: Kind) {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
         let host = template_from_fd(fd, kind, &src, template)?;
-        let len = content::render(kind, &src, host, rendered)?;
+        let len = content::render(kind, &src, host, rendered, fd)?;
         Some(install(fd, kind, rendered.get(..len)?, 0))
     });
     if installed.flatten() != Some(true) {
@@ -230,7 +230,7 @@ fn convert(fd: c_int, kind: Kind, record: bool) -> Option<bool> {
             Some(len) => len,
             None => {
                 let host = template_from_fd(fd, kind, &src, template)?;
-                content::render(kind, &src, host, rendered)?
+                content::render(kind, &src, host, rendered, fd)?
             }
         };
         let content = rendered.get(..len)?;
@@ -260,7 +260,7 @@ pub fn refresh(fd: c_int, kind: Kind) {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
         let host = fresh_template(fd, kind, &src, template)?;
-        let len = content::render(kind, &src, host, rendered)?;
+        let len = content::render(kind, &src, host, rendered, fd)?;
         let rw = reopen(fd, libc::O_RDWR | libc::O_CLOEXEC);
         if rw < 0 {
             log::say(&[b"streams: cannot reopen a served stream to refresh it: it keeps its content"]);

@@ -31,6 +31,7 @@ mod nr {
     pub const PRLIMIT64: i64 = 302;
     pub const MEMFD_CREATE: i64 = 319;
     pub const PIPE2: i64 = 293;
+    pub const GETDENTS64: i64 = 217;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -59,6 +60,7 @@ mod nr {
     pub const PRLIMIT64: i64 = 261;
     pub const MEMFD_CREATE: i64 = 279;
     pub const PIPE2: i64 = 59;
+    pub const GETDENTS64: i64 = 61;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -343,6 +345,13 @@ pub unsafe fn fstat_into(fd: c_int, buf: *mut libc::stat) -> c_int {
 pub unsafe fn statfs_into(path: &CStr, buf: *mut libc::statfs) -> c_int {
     // SAFETY: a NUL-terminated path; the kernel checks the buffer.
     unsafe { syscall4(nr::STATFS, path.as_ptr() as i64, buf as i64, 0, 0) as c_int }
+}
+
+/// Reads directory entries of `fd` into `buf` (`getdents64(2)`): bytes read, 0 at the end,
+/// or `-errno`.
+pub fn getdents64(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: the buffer is writable for its length.
+    unsafe { syscall4(nr::GETDENTS64, fd as i64, buf.as_mut_ptr() as i64, buf.len() as i64, 0) as isize }
 }
 
 /// The (device, inode) of an open file.

@@ -158,6 +158,7 @@ fn cpu_json(c: &CpuReport) -> Json {
                 Json::Obj(vec![("list", Json::Str(list(a))), ("count", Json::Num(a.count()))])
             }),
         ),
+        ("seed", Json::Num(c.seed)),
         ("n", Json::opt(set.map(CpuSet::count), Json::Num)),
         ("set", Json::opt(set.map(list), Json::Str)),
         ("virtualized", Json::Bool(set.is_some())),
@@ -413,7 +414,8 @@ fn cpu_text(out: &mut String, c: &CpuReport) {
     }
     match &c.set {
         Ok(s) => {
-            let _ = writeln!(out, "  shown         N = {}, S = {}", s.count(), list(s));
+            let _ =
+                writeln!(out, "  shown         N = {}, S = {} (window seed {})", s.count(), list(s), c.seed);
         }
         Err(why) => {
             let _ = writeln!(out, "  host values   {} [{}]", why.message, why.code);

@@ -382,6 +382,8 @@ pub struct CpuReport {
     /// The tightest quota and the level that set it; `Ok(None)` when there is none.
     pub quota: Result<Option<(Quota, usize)>, Reason>,
     pub affinity: Option<CpuSet>,
+    /// Where the window of S starts in the affinity mask (from the cgroup's identity).
+    pub seed: u64,
     /// The set S shown everywhere (N = its size).
     pub set: Result<CpuSet, Reason>,
 }
@@ -435,12 +437,13 @@ pub fn cpu<S: Source>(src: &S, affinity: Option<CpuSet>) -> CpuReport {
             }
         }
     };
+    let seed = found.as_ref().map_or(0, |cg| cpu::seed(src.dir_identity(cg.dir.as_bytes())));
     let set = match (&quota, affinity) {
         (Err(why), _) => Err(why.clone()),
         (Ok(_), None) => Err(Reason::new("no-affinity", "the affinity mask could not be read")),
-        (Ok(q), Some(aff)) => Ok(cpu::shown(&aff, q.map(|(q, _)| q))),
+        (Ok(q), Some(aff)) => Ok(cpu::shown(&aff, q.map(|(q, _)| q), seed)),
     };
-    CpuReport { cgroup, levels, quota, affinity, set }
+    CpuReport { cgroup, levels, quota, affinity, seed, set }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -665,10 +668,10 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
         None => Err(Reason::new("no-host-meminfo", "/proc/meminfo cannot be read")),
     };
     let both = |a: Feature, b: Feature, result: Result<(), Reason>| gate(a, gate(b, result));
-    let affinity_opt_in = if config.cpu_affinity {
+    let affinity_opt_out = if config.cpu_affinity {
         cpu_ok.clone()
     } else {
-        Err(Reason::new("opt-in", "off unless CGSHIM_CPU_AFFINITY=1"))
+        Err(Reason::new("opt-out", "CGSHIM_CPU_AFFINITY=0 leaves it to the kernel"))
     };
     let interfaces = vec![
         ("/proc/meminfo", Feature::Meminfo, gate(Feature::Meminfo, meminfo_ok)),
@@ -683,7 +686,7 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
         ("/proc/cpuinfo", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
         ("/proc/stat", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
         ("/sys/devices/system/cpu/online", Feature::Cpu, gate(Feature::Cpu, cpu_ok)),
-        ("sched_getaffinity", Feature::Cpu, gate(Feature::Cpu, affinity_opt_in)),
+        ("sched_getaffinity", Feature::Cpu, gate(Feature::Cpu, affinity_opt_out)),
     ];
     let interfaces: Vec<Interface> = interfaces
         .into_iter()

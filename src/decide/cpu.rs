@@ -3,8 +3,13 @@
 //! N = ceil(the smallest quota/period over the caller's cgroup and its visible ancestors),
 //! clamped to [1, CPUs in the affinity mask]; with no quota anywhere, the affinity count (which
 //! already reflects cpusets). Shares and weights say nothing about how many CPUs may run at once
-//! and are ignored. The set shown everywhere is the first N CPUs of the affinity mask, with their
-//! real numbers, so that a program pinning to what it reads pins to CPUs it may use.
+//! and are ignored.
+//!
+//! The set S shown everywhere is N consecutive CPUs of the affinity mask, with their real
+//! numbers, so that a program pinning to what it reads pins to CPUs it may use. Where the window
+//! starts comes from the cgroup's identity ([`seed`]): every process of one cgroup agrees on S
+//! for the cgroup's life, and containers on a large host spread over its CPUs instead of all
+//! showing (and pinning to) CPUs 0..N-1.
 
 use super::discover::{CgroupDir, Controller, Version, join};
 use super::source::{Source, read_file};
@@ -97,12 +102,30 @@ pub fn tightest_quota<S: Source>(src: &S, cg: &CgroupDir) -> Result<Option<Quota
     Ok(best)
 }
 
-/// The CPUs shown: the first N of `affinity`, N = the quota's CPUs clamped to [1, |affinity|].
-pub fn shown(affinity: &CpuSet, quota: Option<Quota>) -> CpuSet {
+/// The CPUs shown: N of `affinity`, N = the quota's CPUs clamped to [1, |affinity|], the window
+/// starting at the `seed`-th CPU of the mask (wrapping round).
+pub fn shown(affinity: &CpuSet, quota: Option<Quota>, seed: u64) -> CpuSet {
     match quota {
-        Some(q) => affinity.first(q.cpus().min(affinity.count()).max(1)),
+        Some(q) => affinity.window(q.cpus().min(affinity.count()).max(1), seed),
         None => *affinity,
     }
+}
+
+/// Where a cgroup's window of CPUs starts, from its directory's inode number and the number of
+/// files in it. The kernel numbers the directory and the files of each new cgroup one after
+/// the other, so sibling cgroups made in turn (containers started one after another) have
+/// inodes one cgroup's worth of numbers apart: divided by that, consecutive siblings get
+/// consecutive seeds and their windows take turns over the CPUs. 0 when the identity is unknown
+/// (under a fixture root).
+pub fn seed(identity: Option<DirIdentity>) -> u64 {
+    identity.and_then(|id| id.inode.checked_div(id.files.saturating_add(1))).unwrap_or(0)
+}
+
+/// A directory's inode number and how many entries in it are not directories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirIdentity {
+    pub inode: u64,
+    pub files: u64,
 }
 
 #[cfg(test)]
@@ -128,9 +151,20 @@ mod tests {
         assert_eq!(Quota { quota: 300000, period: 100000 }.cpus(), 3);
         let aff = CpuSet::parse_list(b"2-5").unwrap();
         let q = |quota| Some(Quota { quota, period: 100000 });
-        assert_eq!(shown(&aff, q(150000)), CpuSet::parse_list(b"2-3").unwrap());
-        assert_eq!(shown(&aff, q(900000)), aff);
-        assert_eq!(shown(&aff, None), aff);
+        assert_eq!(shown(&aff, q(150000), 0), CpuSet::parse_list(b"2-3").unwrap());
+        assert_eq!(shown(&aff, q(150000), 3), CpuSet::parse_list(b"2,5").unwrap());
+        assert_eq!(shown(&aff, q(50000), 5), CpuSet::parse_list(b"3").unwrap());
+        assert_eq!(shown(&aff, q(900000), 1), aff);
+        assert_eq!(shown(&aff, None, 1), aff);
         assert!(Quota { quota: 50000, period: 100000 }.tighter_than(Quota { quota: 150000, period: 100000 }));
+    }
+
+    #[test]
+    fn siblings_made_in_turn_take_turns() {
+        // Cgroups of 13 files each, made one after another: inodes 14 apart.
+        let seeds: Vec<u64> =
+            (0..4).map(|i| seed(Some(DirIdentity { inode: 3349 + 14 * i, files: 13 }))).collect();
+        assert_eq!(seeds.iter().map(|s| s % 2).collect::<Vec<_>>(), [1, 0, 1, 0]);
+        assert_eq!(seed(None), 0);
     }
 }

@@ -85,6 +85,25 @@ pub struct MemoryView {
     pub sreclaimable: u64,
     pub swap_total: u64,
     pub swap_free: u64,
+    /// The host's overcommit settings, when the caller read them (for `CommitLimit`).
+    pub overcommit: Option<Overcommit>,
+}
+
+/// `vm.overcommit_ratio` and `vm.overcommit_kbytes` (`/proc/sys/vm/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overcommit {
+    pub ratio: u64,
+    pub kbytes: u64,
+}
+
+impl Overcommit {
+    /// From the two files' text.
+    pub fn parse(ratio: &[u8], kbytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            ratio: crate::read::number::parse_u64(ratio)?,
+            kbytes: crate::read::number::parse_u64(kbytes)?,
+        })
+    }
 }
 
 /// One level's limits as its files state them (before the host-size rule is applied).
@@ -388,6 +407,7 @@ fn derive(
         sreclaimable,
         swap_total: 0,
         swap_free: 0,
+        overcommit: None,
     }
 }
 
@@ -450,6 +470,7 @@ impl MemoryView {
             b"FileHugePages" => return self.v2_kept(Key::FileThp),
             b"Zswap" => return self.v2_kept(Key::Zswap),
             b"Zswapped" => return self.v2_kept(Key::Zswapped),
+            b"CommitLimit" => return self.commit_limit(),
             b"SwapTotal" => return Some(self.swap_total),
             b"SwapFree" => return Some(self.swap_free),
             b"SwapCached" => self.stat(Key::Swapcached),
@@ -500,6 +521,29 @@ impl MemoryView {
             b"nr_file_hugepages" => v2(Key::FileThp).and_then(huge_pages),
             other => Key::from_name(other).filter(|k| k.is_event()).and_then(|k| self.stat.get(k)),
         }
+    }
+
+    /// `CommitLimit` by the kernel's own formula over the container's memory and swap: the
+    /// overcommit ratio of MemTotal (or `vm.overcommit_kbytes`, when set, at most MemTotal) plus
+    /// SwapTotal. Huge pages reserved on the host are not subtracted: they are the host's.
+    pub fn commit_limit(&self) -> Option<u64> {
+        let o = self.overcommit?;
+        let base = match o.kbytes {
+            0 => u64::try_from(u128::from(self.limit).saturating_mul(u128::from(o.ratio)) / 100)
+                .unwrap_or(u64::MAX),
+            kb => kb.saturating_mul(1024).min(self.limit),
+        };
+        Some(base.saturating_add(self.swap_total))
+    }
+
+    /// `Committed_AS` has no cgroup counter. The container's committed memory as far as the
+    /// cgroup sees it: its anonymous and shared memory, resident or swapped out (what it has
+    /// touched of what it committed), never above the host's figure `host`. An idle container
+    /// therefore never reads as over-committed; memory committed but never touched is not seen.
+    pub fn committed(&self, host: u64) -> u64 {
+        let swapped = self.swap_total.saturating_sub(self.swap_free);
+        let touched = self.stat(Key::Anon).saturating_add(self.stat(Key::Shmem)).saturating_add(swapped);
+        touched.min(self.limit.saturating_add(self.swap_total)).min(host)
     }
 
     /// `Mlocked` has no memcg counter; the host's value is kept but never above `Unevictable`.

@@ -3,6 +3,7 @@
 //! rule runs on fixture trees in tests exactly as on the live kernel in the library.
 
 pub mod cpu;
+pub mod cputime;
 pub mod discover;
 pub mod memory;
 pub mod snapshot;

@@ -17,6 +17,11 @@ pub trait Source {
     fn short_read_is_eof(&self) -> bool {
         false
     }
+    /// The identity of a directory (see [`crate::decide::cpu::seed`]); `None` where the
+    /// filesystem is not the machine's own (a fixture tree).
+    fn dir_identity(&self, _path: &[u8]) -> Option<crate::decide::cpu::DirIdentity> {
+        None
+    }
 }
 
 /// Reads a whole file into `out`. `None` when it cannot be opened or read, or does not fit.
@@ -96,6 +101,42 @@ pub fn for_each_line<S: Source>(src: &S, path: &[u8], mut each: impl FnMut(&[u8]
     }
 }
 
+/// Calls `each(index, field)` with every whitespace-separated field of the file in turn (v1's
+/// per-CPU files are one line of a number per possible CPU, longer than [`LINE_BUFFER`] on
+/// large machines). Fields longer than 64 bytes end the walk with `None`. `each` returns
+/// `false` to stop early.
+pub fn for_each_field<S: Source>(
+    src: &S,
+    path: &[u8],
+    mut each: impl FnMut(usize, &[u8]) -> bool,
+) -> Option<()> {
+    let mut file = src.open(path)?;
+    let mut chunk = [0u8; 512];
+    let mut field = [0u8; 64];
+    let mut len = 0usize;
+    let mut index = 0usize;
+    loop {
+        let n = src.read(&mut file, &mut chunk)?;
+        for &b in chunk.get(..n)?.iter().chain(if n == 0 { &b" "[..] } else { &[] }) {
+            if b.is_ascii_whitespace() {
+                if len > 0 {
+                    if !each(index, field.get(..len)?) {
+                        return Some(());
+                    }
+                    index = index.saturating_add(1);
+                    len = 0;
+                }
+            } else {
+                *field.get_mut(len)? = b;
+                len = len.saturating_add(1);
+            }
+        }
+        if n == 0 {
+            return Some(());
+        }
+    }
+}
+
 #[cfg(test)]
 pub mod memory_source {
     //! An in-memory [`Source`] for unit tests of the streaming helpers.
@@ -148,6 +189,31 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn streams_fields_across_chunks() {
+        let numbers: Vec<String> = (0..300).map(|i| (i * 1_000_003).to_string()).collect();
+        let text = format!("{} \n", numbers.join(" "));
+        for chunk in [1, 5, 512, 100000] {
+            let src = Files { files: vec![(b"/f", text.clone().into_bytes())], chunk };
+            let mut seen = Vec::new();
+            for_each_field(&src, b"/f", |i, f| {
+                seen.push((i, String::from_utf8(f.to_vec()).unwrap()));
+                true
+            })
+            .unwrap();
+            assert_eq!(seen.len(), 300, "chunk {chunk}");
+            assert!(seen.iter().enumerate().all(|(i, (j, f))| i == *j && *f == numbers[i]), "chunk {chunk}");
+        }
+        let src = Files { files: vec![(b"/f", b"7 8".to_vec())], chunk: 2 };
+        let mut last = Vec::new();
+        for_each_field(&src, b"/f", |_, f| {
+            last = f.to_vec();
+            true
+        })
+        .unwrap();
+        assert_eq!(last, b"8");
     }
 
     #[test]

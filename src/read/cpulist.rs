@@ -80,6 +80,52 @@ impl CpuSet {
         out
     }
 
+    /// `n` CPUs of the set, starting at its `start`-th CPU (counted modulo the set's size) and
+    /// wrapping round to its first ones: the whole set when it has no more than `n`.
+    pub fn window(&self, n: u64, start: u64) -> Self {
+        let count = self.count();
+        if n >= count {
+            return *self;
+        }
+        let skip = usize::try_from(start.checked_rem(count).unwrap_or(0)).unwrap_or(0);
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let mut out = Self::default();
+        for cpu in self.iter().skip(skip).chain(self.iter()).take(n) {
+            out.insert(cpu);
+        }
+        out
+    }
+
+    /// The highest CPU of the set plus one (0 for an empty set).
+    pub fn end(&self) -> usize {
+        self.iter().last().map_or(0, |c| c.saturating_add(1))
+    }
+
+    /// Writes the set as the kernel's hexadecimal mask (`Cpus_allowed:` of `/proc/PID/status`)
+    /// in the layout of `like`, one such mask: the same groups of the same widths, separated by
+    /// commas, most significant first. `None` when `like` is not such a mask.
+    pub fn write_hex_like(&self, like: &[u8], emit: &mut dyn FnMut(&[u8])) -> Option<()> {
+        let like = trim(like);
+        if like.is_empty() || !like.iter().all(|b| b.is_ascii_hexdigit() || *b == b',') {
+            return None;
+        }
+        let digits = like.iter().filter(|b| **b != b',').count();
+        // Digit k (counted from the right, from 0) holds CPUs 4k..4k+3.
+        let mut k = digits;
+        for &b in like {
+            if b == b',' {
+                emit(b",");
+                continue;
+            }
+            k = k.saturating_sub(1);
+            let nibble = (0..4u8).fold(0u8, |acc, bit| {
+                acc | u8::from(self.contains(k.saturating_mul(4).saturating_add(usize::from(bit)))) << bit
+            });
+            emit(b"0123456789abcdef".get(usize::from(nibble)..=usize::from(nibble))?);
+        }
+        Some(())
+    }
+
     /// The set as mask bytes, for a caller's `cpu_set_t` of `len` bytes.
     pub fn write_mask(&self, out: &mut [u8]) {
         for (chunk, word) in out.chunks_mut(8).zip(self.bits.iter().chain(core::iter::repeat(&0))) {
@@ -144,5 +190,38 @@ mod tests {
         let mut out = [0xffu8; 9];
         set.first(3).write_mask(&mut out);
         assert_eq!(out, [0b0010_0110, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn windows_wrap_round_the_set() {
+        let set = CpuSet::parse_list(b"2-5").unwrap();
+        assert_eq!(list(&set.window(1, 0)), "2");
+        assert_eq!(list(&set.window(1, 3)), "5");
+        assert_eq!(list(&set.window(2, 3)), "2,5");
+        assert_eq!(list(&set.window(3, 6)), "2,4-5");
+        assert_eq!(list(&set.window(4, 1)), "2-5");
+        assert_eq!(list(&set.window(9, 1)), "2-5");
+        assert_eq!(set.end(), 6);
+        assert_eq!(CpuSet::default().end(), 0);
+    }
+
+    fn hex(set: &CpuSet, like: &str) -> Option<String> {
+        let mut s = Vec::new();
+        set.write_hex_like(like.as_bytes(), &mut |b| s.extend_from_slice(b))?;
+        Some(String::from_utf8(s).unwrap())
+    }
+
+    #[test]
+    fn hex_masks_keep_the_kernels_layout() {
+        let one = CpuSet::parse_list(b"1").unwrap();
+        assert_eq!(hex(&one, "3").as_deref(), Some("2"));
+        assert_eq!(hex(&one, "ff").as_deref(), Some("02"));
+        assert_eq!(hex(&CpuSet::parse_list(b"0,33").unwrap(), "3,ffffffff").as_deref(), Some("2,00000001"));
+        assert_eq!(
+            hex(&CpuSet::parse_list(b"4-7,40").unwrap(), "ffffffff,ffffffff").as_deref(),
+            Some("00000100,000000f0")
+        );
+        assert_eq!(hex(&one, "xyz"), None);
+        assert_eq!(hex(&one, ""), None);
     }
 }

@@ -16,6 +16,7 @@ pub fn render<S: Sink>(host: &[u8], view: &MemoryView, out: &mut S) -> Option<()
             Some(parsed) => {
                 let bytes = match parsed.key {
                     b"Mlocked" => Some(parsed.value.saturating_mul(1024).min(view.mlocked_cap())),
+                    b"Committed_AS" => Some(view.committed(parsed.value.saturating_mul(1024))),
                     key => view.meminfo_bytes(key),
                 };
                 match bytes {
@@ -67,6 +68,7 @@ mod tests {
             sreclaimable: 0,
             swap_total: 0,
             swap_free: 0,
+            overcommit: None,
         }
     }
 
@@ -81,6 +83,33 @@ Mlocked:           15400 kB\nHugepagesize:       2048 kB\nVmallocTotal:   343597
             "MemTotal:         262144 kB\nMemFree:          102400 kB\nHugePages_Total:       0\n\
 Mlocked:               4 kB\nHugepagesize:       2048 kB\nVmallocTotal:   34359738367 kB\nNewField:            7 kB\n"
         );
+    }
+
+    #[test]
+    fn commit_lines_describe_the_container() {
+        let host = b"MemTotal:       24684084 kB\nCommitLimit:    12342040 kB\nCommitted_AS:    5000000 kB\n";
+        let mut v = view(256 << 20, 100 << 20, b"anon 10485760\nshmem 1048576\n");
+        let mut out = Buf::<4096>::new();
+        // Without the overcommit settings the host's CommitLimit line stays.
+        render(host, &v, &mut out).unwrap();
+        assert_eq!(
+            std::str::from_utf8(out.as_bytes()).unwrap(),
+            "MemTotal:         262144 kB\nCommitLimit:    12342040 kB\nCommitted_AS:      11264 kB\n"
+        );
+        v.overcommit = Some(crate::decide::memory::Overcommit { ratio: 50, kbytes: 0 });
+        v.swap_total = 64 << 20;
+        v.swap_free = 60 << 20;
+        render(host, &v, &mut out).unwrap();
+        assert_eq!(
+            std::str::from_utf8(out.as_bytes()).unwrap(),
+            "MemTotal:         262144 kB\nCommitLimit:      196608 kB\nCommitted_AS:      15360 kB\n"
+        );
+        v.overcommit = Some(crate::decide::memory::Overcommit { ratio: 50, kbytes: 1 << 30 });
+        render(host, &v, &mut out).unwrap();
+        assert!(std::str::from_utf8(out.as_bytes()).unwrap().contains("CommitLimit:      327680 kB\n"));
+        // Never above the host's own Committed_AS.
+        render(b"Committed_AS:       5 kB\n", &v, &mut out).unwrap();
+        assert_eq!(out.as_bytes(), b"Committed_AS:       5 kB\n");
     }
 
     #[test]

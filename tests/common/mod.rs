@@ -238,6 +238,22 @@ pub fn have_program(path: &str) -> bool {
     found
 }
 
+/// The window S of `n` CPUs of `affinity` the library shows in the cgroup whose CPU controller
+/// directory is `dir`: from the mask's (seed mod |mask|)-th CPU on, wrapping round, seed =
+/// the directory's inode / (the files in it + 1), read here from the directory itself.
+#[allow(dead_code)]
+pub fn shown_window(dir: &Path, affinity: &[usize], n: usize) -> Vec<usize> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = fs::metadata(dir).unwrap_or_else(|e| panic!("stat {}: {e}", dir.display())).ino();
+    let files = fs::read_dir(dir).unwrap().flatten().filter(|e| !e.file_type().unwrap().is_dir()).count();
+    let seed = inode / (files as u64 + 1);
+    let start = (seed % affinity.len().max(1) as u64) as usize;
+    let mut v: Vec<usize> =
+        affinity.iter().cycle().skip(start).take(n.min(affinity.len())).copied().collect();
+    v.sort_unstable();
+    v
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cgroups
 // ---------------------------------------------------------------------------------------------

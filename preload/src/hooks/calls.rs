@@ -15,6 +15,7 @@ type SysconfFn = unsafe extern "C" fn(c_int) -> c_long;
 type PagesFn = unsafe extern "C" fn() -> c_long;
 type NprocsFn = unsafe extern "C" fn() -> c_int;
 type GetaffinityFn = unsafe extern "C" fn(libc::pid_t, usize, *mut u8) -> c_int;
+type PthreadGetaffinityFn = unsafe extern "C" fn(libc::pthread_t, usize, *mut u8) -> c_int;
 
 static SYSINFO: Real = Real::new(c"sysinfo");
 static SYSCONF: Real = Real::new(c"sysconf");
@@ -22,6 +23,7 @@ static GET_PHYS_PAGES: Real = Real::new(c"get_phys_pages");
 static GET_AVPHYS_PAGES: Real = Real::new(c"get_avphys_pages");
 static GET_NPROCS: Real = Real::new(c"get_nprocs");
 static SCHED_GETAFFINITY: Real = Real::new(c"sched_getaffinity");
+static PTHREAD_GETAFFINITY_NP: Real = Real::new(c"pthread_getaffinity_np");
 
 /// Whether the library answers `feature` now.
 fn answering(feature: Feature) -> bool {
@@ -179,9 +181,24 @@ fn is_own_task(pid: libc::pid_t) -> bool {
     })
 }
 
-/// `sched_getaffinity`: with `CGSHIM_CPU_AFFINITY=1`, the calling process's threads get the
-/// first N CPUs of their real mask (nproc, Python, Node, the JVM and Ruby count these). Off by
-/// default: a program that pins its threads to the mask would crowd N CPUs.
+/// Narrows an affinity mask the C library has just written (`size` bytes at `mask`) to the
+/// shown set S of that mask, unless `CGSHIM_CPU_AFFINITY=0` or the CPU view is off.
+fn narrow_mask(size: usize, mask: *mut u8) {
+    if mask.is_null() || !env::config().cpu_affinity || !answering(Feature::Cpu) {
+        return;
+    }
+    // SAFETY: the real call succeeded, so `mask` holds `size` bytes the C library wrote.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(mask, size) };
+    let real = cgshim::read::cpulist::CpuSet::from_mask(bytes);
+    if let Some(shown) = stack::run(|_| answers::shown_of(&RawSource::new(), &real)).flatten() {
+        shown.write_mask(bytes);
+    }
+}
+
+/// `sched_getaffinity`: the calling process's threads get S, the shown window of their real
+/// mask (nproc, Python, Node, the JVM and Ruby count these; GNU parallel and others pin to them),
+/// so every way of counting CPUs agrees. `CGSHIM_CPU_AFFINITY=0` leaves it to the kernel.
+/// Other processes' masks are theirs.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sched_getaffinity(pid: libc::pid_t, size: usize, mask: *mut u8) -> c_int {
     // SAFETY: forwarding the caller's arguments to the real function.
@@ -192,18 +209,28 @@ pub unsafe extern "C" fn sched_getaffinity(pid: libc::pid_t, size: usize, mask: 
             -1
         }
     };
-    if r != 0
-        || mask.is_null()
-        || !env::config().cpu_affinity
-        || !answering(Feature::Cpu)
-        || !is_own_task(pid)
-    {
-        return r;
+    if r == 0 && is_own_task(pid) {
+        narrow_mask(size, mask);
     }
-    if let Some(n) = container_cpus() {
-        // SAFETY: the real call succeeded, so `mask` holds `size` bytes the C library wrote.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(mask, size) };
-        cgshim::read::cpulist::CpuSet::from_mask(bytes).first(n).write_mask(bytes);
+    r
+}
+
+/// `pthread_getaffinity_np`: glibc asks the kernel itself, past `sched_getaffinity`; thread pools
+/// (libgomp's `OMP_NUM_THREADS` default among them) size themselves from it. Any thread it can
+/// name is the caller's own.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getaffinity_np(
+    thread: libc::pthread_t,
+    size: usize,
+    mask: *mut u8,
+) -> c_int {
+    // SAFETY: forwarding the caller's arguments to the real function.
+    let r = match unsafe { typed::<PthreadGetaffinityFn>(&PTHREAD_GETAFFINITY_NP) } {
+        Some(f) => unsafe { f(thread, size, mask) },
+        None => libc::ENOSYS,
+    };
+    if r == 0 {
+        narrow_mask(size, mask);
     }
     r
 }
