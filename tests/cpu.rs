@@ -367,7 +367,12 @@ static CPU_CG_COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// the test panicked): remaining processes are moved back to the test's own cpu cgroup first.
 struct CpuCgroup {
     dir: PathBuf,
+    /// The cgroup of the same name under a separate `cpuacct` hierarchy, which container engines
+    /// make next to the `cpu` one (None where `cpu,cpuacct` are mounted together).
+    acct: Option<PathBuf>,
 }
+
+const CPUACCT_ROOT: &str = "/sys/fs/cgroup/cpuacct";
 
 impl CpuCgroup {
     /// `quota_us` per 100000 µs period; None leaves the kernel's default (-1, no quota).
@@ -378,7 +383,14 @@ impl CpuCgroup {
             remove_cpu_cgroup(&dir);
         }
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        let cg = CpuCgroup { dir };
+        let separate = Path::new(CPUACCT_ROOT).join("cpuacct.usage").is_file()
+            && !Path::new(CPU_ROOT).join("cpuacct.usage").is_file();
+        let acct = separate.then(|| {
+            let a = Path::new(CPUACCT_ROOT).join(dir.file_name().unwrap());
+            fs::create_dir(&a).unwrap_or_else(|e| panic!("mkdir {}: {e}", a.display()));
+            a
+        });
+        let cg = CpuCgroup { dir, acct };
         cg.write("cpu.cfs_period_us", "100000");
         match quota_us {
             Some(q) => cg.write("cpu.cfs_quota_us", &q.to_string()),
@@ -405,7 +417,12 @@ impl CpuCgroup {
     /// Runs `argv` inside this cgroup: `sh -c 'echo $$ > <cg>/cgroup.procs && exec "$@"' sh argv…`,
     /// with or without the library, in a clean environment plus `env`.
     fn run(&self, argv: &[&str], preload: bool, env: &[(&str, &str)]) -> Outcome {
-        let script = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", self.dir.display());
+        let acct = self
+            .acct
+            .as_ref()
+            .map(|a| format!("echo $$ > {}/cgroup.procs && ", a.display()))
+            .unwrap_or_default();
+        let script = format!("{acct}echo $$ > {}/cgroup.procs && exec \"$@\"", self.dir.display());
         let mut full = vec!["sh", "-c", script.as_str(), "sh"];
         full.extend_from_slice(argv);
         run_plain(&full, preload, env)
@@ -425,6 +442,9 @@ impl CpuCgroup {
 impl Drop for CpuCgroup {
     fn drop(&mut self) {
         remove_cpu_cgroup(&self.dir);
+        if let Some(a) = &self.acct {
+            remove_cgroup_to(a, &Path::new(CPUACCT_ROOT).join("cgroup.procs"));
+        }
     }
 }
 
@@ -446,7 +466,12 @@ fn home_cpu_cgroup() -> PathBuf {
 
 /// Evacuate and rmdir; never panics (runs from Drop, possibly while unwinding).
 fn remove_cpu_cgroup(dir: &Path) {
-    let home = home_cpu_cgroup().join("cgroup.procs");
+    remove_cgroup_to(dir, &home_cpu_cgroup().join("cgroup.procs"));
+}
+
+/// Moves what is left in `dir` to `home` (a `cgroup.procs` file), then removes `dir`.
+fn remove_cgroup_to(dir: &Path, home: &Path) {
+    let home = home.to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let pids = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
@@ -1131,7 +1156,7 @@ fn disable_cpu_gives_host_values() {
     f.eq(
         "CGSHIM_DISABLE=<every memory part>: /sys/devices/system/cpu/online",
         cg.out(&["cat", "/sys/devices/system/cpu/online"], env),
-        format!("{}\n", h.affinity[0]),
+        format!("{}\n", joined(&cg.shown(&h.affinity, 1))),
     );
     f.finish("CGSHIM_DISABLE");
 }
@@ -1251,4 +1276,302 @@ fn nginx_worker_processes_auto_follows_the_quota() {
 /// SIGTERM through the `kill` command (the tests use no libc crate).
 fn kill_term(pid: u32) {
     let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+// =============================================================================================
+// Part 3: the container's CPU time and the programs that count CPUs
+// =============================================================================================
+
+/// A `%Cpu(s)` line of top, a `vmstat` line or mpstat's `all` line as (us, sy, id, st).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Split {
+    us: f64,
+    sy: f64,
+    id: f64,
+    st: f64,
+}
+
+fn top_split(text: &str) -> Option<Split> {
+    let line = text.lines().rfind(|l| l.contains("%Cpu(s)"))?;
+    let v = |key: &str| -> Option<f64> {
+        let at = line.find(&format!(" {key}"))?;
+        line[..at].rsplit([' ', ',', ':']).find(|w| !w.is_empty())?.parse().ok()
+    };
+    Some(Split { us: v("us")?, sy: v("sy")?, id: v("id")?, st: v("st")? })
+}
+
+/// The last data line of `vmstat 1 N` (columns us sy id wa st at the end).
+fn vmstat_split(text: &str) -> Option<Split> {
+    let f: Vec<f64> = text.lines().last()?.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let n = f.len();
+    (n >= 5).then(|| Split { us: f[n - 5], sy: f[n - 4], id: f[n - 3], st: f[n - 1] })
+}
+
+/// mpstat's `Average: all ...` line (%usr %nice %sys %iowait %irq %soft %steal %guest %gnice %idle).
+fn mpstat_split(text: &str) -> Option<Split> {
+    let line =
+        text.lines().find(|l| l.starts_with("Average:") && l.split_whitespace().nth(1) == Some("all"))?;
+    let f: Vec<f64> = line.split_whitespace().skip(2).filter_map(|w| w.parse().ok()).collect();
+    (f.len() >= 10).then(|| Split { us: f[0], sy: f[2], id: f[9], st: f[6] })
+}
+
+/// top, vmstat and mpstat inside the cgroup while one busy loop runs there (or none), with the
+/// library: their CPU split of the container's own time.
+fn busy_splits(cg: &CpuCgroup, busy: bool) -> (Option<Split>, Option<Split>, Option<Split>, String) {
+    let script = format!(
+        "{}sleep 0.5; echo '== top'; top -b -n 2 -d 1 | grep Cpu; echo '== vmstat'; vmstat 1 2; \
+         echo '== mpstat'; LC_ALL=C mpstat 1 1; [ -n \"$b\" ] && kill $b; true",
+        if busy { "(while :; do :; done) & b=$!; " } else { "b=; " }
+    );
+    let out = cg.out(&["sh", "-c", &script], &[]);
+    let part = |name: &str| {
+        out.split(&format!("== {name}\n")).nth(1).map(|s| s.split("\n== ").next().unwrap_or("")).unwrap_or("")
+    };
+    (top_split(part("top")), vmstat_split(part("vmstat")), mpstat_split(part("mpstat")), out.clone())
+}
+
+/// Under half a CPU, one busy loop reads as about half user and half steal in top, vmstat and
+/// mpstat, and an idle container as about all idle; under 1.5 CPUs (two shown), one loop reads
+/// as about half user, half idle, and no steal. Without the library, top shows the machine.
+/// (Timing on a busy machine is noisy: each case has three tries.)
+#[test]
+fn top_vmstat_and_mpstat_show_the_containers_time() {
+    require_cpu_cgroups!();
+    for tool in ["top", "vmstat", "mpstat"] {
+        if !require(have_program(tool), tool) {
+            return;
+        }
+    }
+    let h = host();
+    if !require_two_cpus(&h) {
+        return;
+    }
+    type Check = fn(&Split) -> bool;
+    let cases: [(u64, bool, &str, Check); 3] = [
+        (50_000, true, "0.5 CPU, one busy loop: ~50% us, ~50% st", |s| {
+            (25.0..=75.0).contains(&(s.us + s.sy)) && (25.0..=75.0).contains(&s.st) && s.id <= 25.0
+        }),
+        (50_000, false, "0.5 CPU, idle: ~100% id", |s| s.id >= 75.0 && s.st <= 10.0),
+        (150_000, true, "1.5 CPUs, one busy loop: ~50% us, ~50% id, no steal", |s| {
+            (30.0..=70.0).contains(&(s.us + s.sy)) && (25.0..=70.0).contains(&s.id) && s.st <= 15.0
+        }),
+    ];
+    let mut f = Failures::default();
+    for (quota, busy, what, ok) in cases {
+        let cg = CpuCgroup::new(Some(quota));
+        let mut last = String::new();
+        let passed = (0..3).any(|_| {
+            let (top, vmstat, mpstat, out) = busy_splits(&cg, busy);
+            last = format!("top {top:?}\n    vmstat {vmstat:?}\n    mpstat {mpstat:?}\n{out}");
+            [top, vmstat, mpstat].iter().all(|s| s.as_ref().is_some_and(ok))
+        });
+        f.check(passed, || format!("{what}:\n    {last}"));
+    }
+    // Without the library the same tools show the machine: no steal from a quota.
+    let cg = CpuCgroup::new(Some(50_000));
+    let plain = cg.plain(&[
+        "sh",
+        "-c",
+        "(while :; do :; done) & b=$!; sleep 0.5; top -b -n 2 -d 1 | grep Cpu; kill $b",
+    ]);
+    let s = top_split(&plain);
+    f.check(s.is_some_and(|s| s.st < 5.0), || format!("top without the library shows steal: {plain}"));
+    f.finish("the container's CPU time");
+}
+
+/// Every counter of every CPU line of `/proc/stat` only grows between two reads of one process,
+/// through open/read/close and through a rewound `FILE*`, while a busy loop is throttled.
+#[test]
+fn stat_counters_never_go_backwards() {
+    require_cpu_cgroups!();
+    let prog = c_program("stat_monotonic");
+    let mut f = Failures::default();
+    for quota in [50_000u64, 150_000] {
+        let cg = CpuCgroup::new(Some(quota));
+        let script = format!("(while :; do :; done) & b=$!; {} 300; kill $b", prog.display());
+        let kv = parse_kv(&cg.out(&["sh", "-c", &script], &[]));
+        f.eq(
+            &format!("quota {quota}: counters that went backwards"),
+            kv.get("went_back").map(String::as_str),
+            Some("0"),
+        );
+        f.eq(&format!("quota {quota}: reads"), kv.get("reads").map(String::as_str), Some("400"));
+    }
+    f.finish("/proc/stat counters");
+}
+
+/// In a PID namespace, `/proc/uptime` and `/proc/stat` tell one story: each shown CPU's fields
+/// add up to the container's uptime, and the idle times agree.
+#[test]
+fn uptime_and_stat_agree_in_a_pid_namespace() {
+    require_cpu_cgroups!();
+    if !require(have_program("unshare"), "unshare") {
+        return;
+    }
+    let cg = CpuCgroup::new(Some(50_000));
+    let script = "(while :; do :; done) & b=$!; sleep 1; cat /proc/uptime; grep '^cpu ' /proc/stat; \
+                  getconf _NPROCESSORS_ONLN; kill $b";
+    let out = cg.out(&["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script], &[]);
+    let mut lines = out.lines();
+    let up: Vec<f64> = lines.next().unwrap_or("").split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let cpu: Vec<f64> =
+        lines.next().unwrap_or("").split_whitespace().skip(1).filter_map(|w| w.parse().ok()).collect();
+    let n: f64 = lines.next().unwrap_or("0").trim().parse().unwrap_or(0.0);
+    let mut f = Failures::default();
+    f.check(up.len() == 2 && cpu.len() >= 8 && n >= 1.0, || format!("unexpected output:\n{out}"));
+    if up.len() == 2 && cpu.len() >= 8 {
+        let total: f64 = cpu.iter().sum::<f64>() / 100.0;
+        f.check((total - n * up[0]).abs() <= 0.1 * n + 0.05, || {
+            format!("the fields of `cpu` add up to {total} s, not {n} × uptime {} s:\n{out}", up[0])
+        });
+        f.check((cpu[3] / 100.0 - up[1]).abs() <= 0.1 * n + 0.05, || {
+            format!("/proc/stat idle {} s against /proc/uptime idle {} s:\n{out}", cpu[3] / 100.0, up[1])
+        });
+        f.check(cpu[7] > 0.0, || format!("no steal under a throttled busy loop:\n{out}"));
+    }
+    f.finish("uptime and stat");
+}
+
+/// The programs that size thread pools count the container's CPUs: nproc, xz -T0, GNU
+/// parallel, Ruby, Python, Node and Busybox under half a CPU (without the library: the
+/// machine's).
+#[test]
+fn programs_that_count_cpus_follow_the_quota() {
+    require_cpu_cgroups!();
+    for tool in ["xz", "parallel", "ruby", "node", "busybox", PYTHON] {
+        if !require(have_program(tool), tool) {
+            return;
+        }
+    }
+    let h = host();
+    if !require_two_cpus(&h) {
+        return;
+    }
+    let cg = CpuCgroup::new(Some(50_000));
+    let n_aff = h.affinity.len() as u64;
+    let xz = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("xz: Using up to ").and_then(|r| r.split_whitespace().next()))
+            .map(|n| n.parse::<u64>().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let programs: [(&str, &[&str]); 7] = [
+        ("nproc", &["nproc"]),
+        ("xz -T0", &["sh", "-c", "xz -T0 -vv -c /etc/hostname 2>&1 >/dev/null"]),
+        ("parallel --number-of-threads", &["parallel", "--number-of-threads"]),
+        ("ruby Etc.nprocessors", &["ruby", "-retc", "-e", "p Etc.nprocessors"]),
+        ("python3 len(os.sched_getaffinity(0))", &[PYTHON, "-c", PY_AFFINITY]),
+        (
+            "node os.availableParallelism()",
+            &["node", "-e", "console.log(require('os').availableParallelism())"],
+        ),
+        ("busybox nproc", &["busybox", "nproc"]),
+    ];
+    let mut f = Failures::default();
+    for (what, argv) in programs {
+        let read = |text: &str| if what.starts_with("xz") { xz(text) } else { num(text, what) };
+        f.eq(&format!("{what} without the library"), read(&cg.plain(argv)), n_aff);
+        f.eq(&format!("{what} with it"), read(&cg.out(argv, &[])), 1);
+    }
+    f.finish("programs that count CPUs");
+}
+
+/// `taskset` inside a narrowed container: `taskset -p` shows S, and pinning to the CPU outside
+/// S makes that CPU the one everything names.
+#[test]
+fn taskset_inside_a_narrowed_container() {
+    require_cpu_cgroups!();
+    if !require(have_program("taskset"), "taskset") {
+        return;
+    }
+    let h = host();
+    if !require(h.affinity.len() == 2, "exactly two CPUs in the affinity mask") {
+        return;
+    }
+    let cg = CpuCgroup::new(Some(50_000));
+    let s = cg.shown(&h.affinity, 1);
+    let other = *h.affinity.iter().find(|c| !s.contains(c)).unwrap();
+    let mut f = Failures::default();
+    // Its own mask (after `exec`, `$$` is taskset itself); another process's stays its own.
+    let shown = cg.out(&["sh", "-c", "exec taskset -cp $$"], &[]);
+    f.eq("taskset -cp (itself)", shown.trim().rsplit(' ').next().unwrap_or("").to_string(), joined(&s));
+    let parent = cg.out(&["sh", "-c", "taskset -cp $$"], &[]);
+    f.eq(
+        "taskset -cp (its shell)",
+        parent.trim().rsplit(' ').next().unwrap_or("").to_string(),
+        joined(&h.affinity),
+    );
+    let pinned = other.to_string();
+    let out = cg.out(
+        &[
+            "taskset",
+            "-c",
+            &pinned,
+            "sh",
+            "-c",
+            "nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo",
+        ],
+        &[],
+    );
+    f.eq(&format!("under taskset -c {other}"), out, format!("1\n{other}\n1\n"));
+    f.finish("taskset in a narrowed container");
+}
+
+/// htop in a terminal (tmux) under half a CPU: the meter of the CPU outside S reads `offline`,
+/// as under taskset, and the shown CPU's meter moves with a busy loop; without the library both
+/// meters are live.
+#[test]
+fn htop_shows_one_live_meter() {
+    require_cpu_cgroups!();
+    for tool in ["htop", "tmux"] {
+        if !require(have_program(tool), tool) {
+            return;
+        }
+    }
+    let h = host();
+    if !require(h.affinity.len() == 2, "exactly two CPUs in the affinity mask") {
+        return;
+    }
+    let cg = CpuCgroup::new(Some(50_000));
+    let s = cg.shown(&h.affinity, 1);
+    let socket = format!("cgshim-htop-{}", std::process::id());
+    let screen = |preload: bool, busy: bool| -> String {
+        let script = format!(
+            "{busy}tmux -L {socket} new-session -d -x 100 -y 30 'htop -d 10'; sleep 4; \
+             tmux -L {socket} capture-pane -p; tmux -L {socket} kill-server; [ -n \"$b\" ] && kill $b; true",
+            busy = if busy { "(while :; do :; done) & b=$!; " } else { "b=; " }
+        );
+        cg.run(&["sh", "-c", &script], preload, &[("TERM", "xterm")]).ok().to_string()
+    };
+    // The CPU meter lines, in CPU order: `  N[|||   12.3%]` or `CPU[   offline]` (htop labels
+    // them by number or, in its layout for few CPUs, `CPU`).
+    let meters = |text: &str| -> BTreeMap<usize, String> {
+        let values = text.lines().filter_map(|l| {
+            let (label, rest) = l.trim_start().split_once('[')?;
+            let label = label.trim();
+            if label != "CPU" && label.parse::<usize>().is_err() {
+                return None;
+            }
+            Some(rest.split_once(']')?.0.split_whitespace().last()?.trim_start_matches('|').to_string())
+        });
+        h.affinity.iter().copied().zip(values).collect()
+    };
+    let mut f = Failures::default();
+    let with = screen(true, true);
+    let m = meters(&with);
+    for cpu in &h.affinity {
+        let value = m.get(cpu).cloned().unwrap_or_default();
+        if s.contains(cpu) {
+            let pct: f64 = value.trim_end_matches('%').parse().unwrap_or(-1.0);
+            f.check(pct >= 50.0, || format!("CPU {cpu} (shown) meter {value:?} under a busy loop:\n{with}"));
+        } else {
+            f.eq(&format!("CPU {cpu} (outside S) meter"), value, "offline".to_string());
+        }
+    }
+    let without = screen(false, false);
+    let m = meters(&without);
+    f.check(m.len() == h.affinity.len() && m.values().all(|v| v.ends_with('%')), || {
+        format!("without the library every meter is live:\n{without}")
+    });
+    f.finish("htop");
 }

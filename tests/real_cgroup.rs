@@ -648,3 +648,58 @@ macro_rules! layout_tests {
 layout_tests!(host, Layout::Host);
 layout_tests!(cgroupns, Layout::CgroupNs);
 layout_tests!(bind_mount, Layout::BindMount);
+
+/// `sar -r` in an idle 256 MiB container: %commit (Committed_AS over MemTotal + SwapTotal) is
+/// the container's, far below 100 %; with the host's Committed_AS next to the container's
+/// MemTotal it would not be. `CommitLimit` is the kernel's formula over the container's memory
+/// and swap.
+#[test]
+fn sar_commit_of_an_idle_container() {
+    require_cgroups!();
+    if !common::have_program("sar") {
+        return;
+    }
+    let cg = Cgroup::new(Some(LIMIT));
+    let commit = |preload: bool| -> (f64, u64) {
+        let mut r = cg.runner(Layout::Host).env("LC_ALL", "C");
+        if !preload {
+            r = r.no_preload();
+        }
+        let o = r.run(&["sar", "-r", "1", "1"]);
+        let out = o.ok();
+        let header = out
+            .lines()
+            .find(|l| l.contains("%commit"))
+            .unwrap_or_else(|| panic!("sar -r: no header:\n{out}"));
+        let cols: Vec<&str> = header.split_whitespace().collect();
+        let row: Vec<&str> =
+            out.lines().rfind(|l| l.starts_with("Average:")).unwrap_or("").split_whitespace().collect();
+        let at =
+            |name: &str| cols.iter().position(|c| *c == name).and_then(|i| row.get(i)).copied().unwrap_or("");
+        (at("%commit").parse().unwrap_or(-1.0), at("kbcommit").parse().unwrap_or(0))
+    };
+    let mut f = Failures::default();
+    let (pct, kb) = commit(true);
+    let (_, host_kb) = commit(false);
+    f.check((0.0..100.0).contains(&pct), || format!("sar -r %commit {pct} with the library"));
+    f.check(kb <= host_kb, || format!("kbcommit {kb} above the host's {host_kb}"));
+    let meminfo = cg.run(Layout::Host, &["cat", "/proc/meminfo"]).ok().to_string();
+    let kv = |k: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:")))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in:\n{meminfo}"))
+    };
+    let ratio: u64 =
+        std::fs::read_to_string("/proc/sys/vm/overcommit_ratio").unwrap().trim().parse().unwrap();
+    let kbytes: u64 =
+        std::fs::read_to_string("/proc/sys/vm/overcommit_kbytes").unwrap().trim().parse().unwrap();
+    let base = if kbytes > 0 { kbytes.min(LIMIT_KB) } else { LIMIT_KB * ratio / 100 };
+    f.eq("CommitLimit", kv("CommitLimit"), base + kv("SwapTotal"));
+    f.check(kv("Committed_AS") < LIMIT_KB, || {
+        format!("Committed_AS {} kB in an idle container", kv("Committed_AS"))
+    });
+    f.finish("sar -r and the commit lines");
+}

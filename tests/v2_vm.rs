@@ -768,6 +768,101 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         f.finish("cpuset.cpus 1,3");
     }
 
+    /// `/proc/stat` from `cpu.stat` under cpu.max 0.5 while a busy loop is throttled: the shown
+    /// CPU's user + system is the cgroup's usage, its steal the throttled time, and its fields add
+    /// up to the time since boot (no PID namespace here).
+    #[test]
+    #[ignore = "needs a cgroup v2 kernel: scripts/vm-test.sh"]
+    fn stat_from_cpu_stat() {
+        require_v2();
+        let cg = Cgroup::new(None);
+        cg.write("cpu.max", "50000 100000");
+        let script = "(while :; do :; done) & b=$!; sleep 1.5; kill $b; wait; cat /proc/uptime; grep '^cpu' /proc/stat";
+        let out = cg.run(Layout::Host, &["sh", "-c", script]).ok().to_string();
+        let usec = |k: &str| cg.stat("cpu.stat", k) as f64 / 1e6;
+        let (user, system, throttled) = (usec("user_usec"), usec("system_usec"), usec("throttled_usec"));
+        let mut lines = out.lines();
+        let up: f64 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0.0);
+        let cpu: Vec<f64> = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|w| w.parse::<f64>().ok())
+            .map(|t| t / 100.0)
+            .collect();
+        let per_cpu = lines.count();
+        let mut f = Failures::default();
+        f.eq("cpuN lines", per_cpu, 1);
+        f.check(cpu.len() >= 8, || format!("no aggregate line:\n{out}"));
+        if cpu.len() >= 8 {
+            let near = |a: f64, b: f64| (a - b).abs() <= 0.05 + 0.05 * b;
+            f.check(near(cpu[0] + cpu[2], user + system), || {
+                format!("user+system {} s against cpu.stat {} s:\n{out}", cpu[0] + cpu[2], user + system)
+            });
+            f.check(throttled > 0.2 && near(cpu[7], throttled.min(up - user - system)), || {
+                format!("steal {} s against throttled_usec {throttled} s:\n{out}", cpu[7])
+            });
+            let total: f64 = cpu.iter().sum();
+            f.check((total - up).abs() <= 0.1, || {
+                format!("fields add up to {total} s, uptime {up} s:\n{out}")
+            });
+        }
+        f.finish("/proc/stat from cpu.stat");
+    }
+
+    /// `/proc/pressure/{cpu,memory,io}` are the caller's cgroup's files while CPU pressure builds
+    /// elsewhere on the machine: the served totals lie between two reads of the cgroup's own
+    /// file, and the idle cgroup's CPU pressure is far below the machine's.
+    #[test]
+    #[ignore = "needs a cgroup v2 kernel: scripts/vm-test.sh"]
+    fn pressure_files_are_the_cgroups() {
+        require_v2();
+        let cg = Cgroup::new(None);
+        let busy = Cgroup::new(None);
+        busy.runner(Layout::Host).no_preload().run(&[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do timeout 2 sh -c 'while :; do :; done' & done; wait",
+        ]);
+        let total = |text: &str| -> Option<u64> {
+            text.lines()
+                .find(|l| l.starts_with("some "))?
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("total="))?
+                .parse()
+                .ok()
+        };
+        let mut f = Failures::default();
+        for kind in ["cpu", "memory", "io"] {
+            let before = total(&cg.read(&format!("{kind}.pressure")));
+            let served = cg.run(Layout::Host, &["cat", &format!("/proc/pressure/{kind}")]).ok().to_string();
+            let after = total(&cg.read(&format!("{kind}.pressure")));
+            let machine = fs::read_to_string(format!("/proc/pressure/{kind}")).unwrap();
+            let got = total(&served);
+            f.check(before.is_some() && got >= before && got <= after, || {
+                format!("/proc/pressure/{kind}: total {got:?} not between the cgroup's {before:?} and {after:?}:\n{served}")
+            });
+            f.eq(&format!("/proc/pressure/{kind}: lines"), served.lines().count(), machine.lines().count());
+            if kind == "cpu" {
+                f.check(total(&machine).unwrap_or(0) > got.unwrap_or(0) + 100_000, || {
+                    format!(
+                        "the machine's CPU pressure {machine:?} is not above the idle cgroup's {served:?}"
+                    )
+                });
+            }
+        }
+        let plain = cg.runner(Layout::Host).no_preload().run(&["cat", "/proc/pressure/cpu"]).ok().to_string();
+        f.check(total(&plain) > total(&cg.read("cpu.pressure")), || {
+            "without the library: the machine's file".into()
+        });
+        f.finish("/proc/pressure");
+    }
+
     /// nginx `worker_processes auto`: one worker per CPU it is shown.
     #[test]
     #[ignore = "needs a cgroup v2 kernel: scripts/vm-test.sh"]

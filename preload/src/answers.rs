@@ -198,8 +198,6 @@ pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
     let mut per = PerCpu::new();
     let busy = cgroup_usage(src, &mut per)
         .map(|(u, _)| u.user_ns.saturating_add(u.system_ns).saturating_add(u.throttled_ns));
-    let busy =
-        busy.or_else(|| discover::find(src, &uptime::CPUACCT).ok().and_then(|cg| uptime::busy_ns(src, &cg)));
     uptime::idle_ns(uptime_ns, busy, cpu_set(src).map_or(1, |s| s.count()))
 }
 
@@ -207,11 +205,39 @@ pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
 /// the kernel keeps them (the flag says so).
 fn cgroup_usage(src: &RawSource, per: &mut PerCpu) -> Option<(Usage, bool)> {
     let acct = discover::find(src, &uptime::CPUACCT).ok()?;
+    if is_host_root(src, &acct) {
+        // The machine's own time: not a container's.
+        return None;
+    }
     let bandwidth = match acct.version {
         Version::V1 => discover::find(src, &cpu::CPU).ok(),
         Version::V2 => None,
     };
     cputime::read(src, &acct, bandwidth.as_ref(), clk_tck(), per)
+}
+
+/// Whether `cg` is the root cgroup of the machine: the process sits at the root of a hierarchy
+/// mounted whole, outside any cgroup namespace. (In a cgroup namespace, that root is the
+/// container's own cgroup.)
+fn is_host_root(src: &RawSource, cg: &CgroupDir) -> bool {
+    use cgshim::decide::discover::Layout;
+    if src.rooted() || cg.layout != Layout::MountRoot || cg.dir.len() > cg.mount_len {
+        return false;
+    }
+    static NAMESPACED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+    match NAMESPACED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let mut link = [0u8; 64];
+            // The initial cgroup namespace has the fixed inode CGROUP_NS_INIT_INO.
+            let initial = sys::readlink(c"/proc/self/ns/cgroup", &mut link)
+                .and_then(|n| link.get(..n))
+                .is_some_and(|l| l == b"cgroup:[4026531835]");
+            NAMESPACED.store(if initial { 1 } else { 2 }, Ordering::Relaxed);
+            initial
+        }
+    }
 }
 
 fn clk_tck() -> u64 {
