@@ -294,7 +294,9 @@ MEM=$((256 * MIB))
 # Docker without --memory-swap gives a memory-limited container as much swap as memory
 # (memsw = 2 x memory); without swap accounting the container has no swap at all.
 if [ "$SWAP_ACCOUNTING" = 1 ]; then DEFAULT_SWAP=$MEM; else DEFAULT_SWAP=0; fi
-ONE=$(first_cpus "$HOST_ONLINE" 1)
+# Under a quota, S is a window of the affinity mask placed by the container's cgroup: check.sh
+# works it out inside the container from its own cgroup directory ("window").
+ONE=window
 
 # The limits, under each cgroup namespace mode (v1 engines default to host, v2 to private).
 for ns in host private; do

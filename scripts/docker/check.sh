@@ -19,8 +19,10 @@
 #                         min(EXPECT_SWAP_LIMIT, host SwapTotal). Re-derived here from the swap the
 #                         kernel reports at check time (the README's rule: capped at the host's swap)
 #   EXPECT_CPUS           N, the container's CPU count
-#   EXPECT_CPU_LIST       S, the CPU list every file must show (e.g. 0 or 0-1)
-#   EXPECT_AFFINITY_CPUS  CPUs in the affinity mask (what nproc says without CGSHIM_CPU_AFFINITY)
+#   EXPECT_CPU_LIST       S, the CPU list every file must show (e.g. 0 or 0-1), or "window": N
+#                         CPUs of the affinity mask from its (seed mod count)-th, seed = the
+#                         inode of the container's cpu cgroup directory / (its files + 1)
+#   EXPECT_AFFINITY_CPUS  CPUs in the affinity mask (what nproc says with CGSHIM_CPU_AFFINITY=0)
 #   EXPECT_UPTIME         container (own PID namespace: time since its init started) | host
 #   EXPECT_MEMFD          allowed | denied (a seccomp profile makes memfd_create fail: the library
 #                         serves everything as usual, stdio streams through an unlinked file in
@@ -281,6 +283,17 @@ done
 # CPUs
 # ---------------------------------------------------------------------------------------------
 N=$EXPECT_CPUS
+if [ "$EXPECT_CPU_LIST" = window ]; then
+    # The container's cpu cgroup is the directory mounted at the controller's place.
+    for d in /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu,cpuacct /sys/fs/cgroup; do
+        [ -f "$d/cpu.cfs_quota_us" ] || [ -f "$d/cpu.max" ] && break
+    done
+    seed=$(($(stat -c %i "$d/") / ($(find "$d/" -mindepth 1 -maxdepth 1 ! -type d | wc -l) + 1)))
+    read -ra aff <<<"$(expand_cpus "$(raw awk '/^Cpus_allowed_list/ { print $2 }' /proc/self/status)")"
+    start=$((seed % ${#aff[@]}))
+    EXPECT_CPU_LIST=$(for ((i = 0; i < N; i++)); do echo "${aff[$(((start + i) % ${#aff[@]}))]}"; done | sort -n | paste -sd, -)
+    info "S = the window of $N CPU(s) from position $start of ${aff[*]} (seed $seed of $d): $EXPECT_CPU_LIST"
+fi
 S=$(expand_cpus "$EXPECT_CPU_LIST")
 H_ONLINE=$(raw cat /sys/devices/system/cpu/online)
 H_S=$(expand_cpus "$H_ONLINE")
@@ -316,10 +329,15 @@ if run "/proc/stat" cat /proc/stat; then
         eq "/proc/stat: aggregate cpu line = sum of the cpuN lines" "$sums" "$(awk '$1 == "cpu" { $1 = ""; sub(/^ +/, ""); print; exit }' <<<"$OUT")"
     fi
 fi
-if run "nproc" nproc; then eq "nproc (sched_getaffinity, untouched by default)" "$EXPECT_AFFINITY_CPUS" "$OUT"; fi
-if run "nproc affinity" env CGSHIM_CPU_AFFINITY=1 nproc; then eq "CGSHIM_CPU_AFFINITY=1 nproc" "$N" "$OUT"; fi
-if run "python3 affinity" env CGSHIM_CPU_AFFINITY=1 python3 -c 'import os; print(sorted(os.sched_getaffinity(0)))'; then
-    eq "CGSHIM_CPU_AFFINITY=1 python3 os.sched_getaffinity(0)" "[$(echo $S | sed 's/ /, /g')]" "$OUT"
+if run "nproc" nproc; then eq "nproc (sched_getaffinity)" "$N" "$OUT"; fi
+if run "nproc, affinity off" env CGSHIM_CPU_AFFINITY=0 nproc; then
+    eq "CGSHIM_CPU_AFFINITY=0 nproc (the kernel's mask)" "$EXPECT_AFFINITY_CPUS" "$OUT"
+fi
+if run "python3 affinity" python3 -c 'import os; print(sorted(os.sched_getaffinity(0)))'; then
+    eq "python3 os.sched_getaffinity(0)" "[$(echo $S | sed 's/ /, /g')]" "$OUT"
+fi
+if run "Cpus_allowed_list" awk '/^Cpus_allowed_list/ { print $2 }' /proc/self/status; then
+    eq "/proc/self/status Cpus_allowed_list" "$EXPECT_CPU_LIST" "$OUT"
 fi
 
 # ---------------------------------------------------------------------------------------------
