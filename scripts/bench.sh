@@ -25,6 +25,7 @@ lxcfs_pid=""
 bench_pid=""
 lxcfs_mnt=""
 cgroup_dir=""
+cpu_dirs=()
 
 cleanup() {
     local rc=$?
@@ -43,6 +44,9 @@ cleanup() {
         fusermount -u "$lxcfs_mnt" 2>/dev/null || fusermount3 -u "$lxcfs_mnt" 2>/dev/null \
             || umount "$lxcfs_mnt" 2>/dev/null || umount -l "$lxcfs_mnt" 2>/dev/null
     fi
+    for d in "${cpu_dirs[@]}"; do
+        for _ in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+    done
     if [[ -n $cgroup_dir && -d $cgroup_dir ]]; then
         # The measured processes have exited by now; retry briefly in case the kernel is still
         # tearing the last one down.
@@ -141,6 +145,25 @@ if [[ $(id -u) == 0 ]]; then
     fi
 fi
 
+# ---- a CPU quota of one CPU -----------------------------------------------------------------------
+# N = 1 on a multi-CPU machine: /proc/stat is served from the container's own CPU time and
+# sched_getaffinity is narrowed, the paths a container under a quota takes. One CPU's worth of
+# quota does not throttle this single-threaded benchmark.
+cpu_dirs=()
+cpu_note="no CPU quota"
+if [[ $(id -u) == 0 ]]; then
+    name=cgshim-bench-$$
+    if [[ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+        for c in cpu cpuacct; do
+            [[ -d /sys/fs/cgroup/$c ]] && mkdir -p /sys/fs/cgroup/$c/$name 2>/dev/null && cpu_dirs+=(/sys/fs/cgroup/$c/$name)
+        done
+        echo 100000 >/sys/fs/cgroup/cpu/$name/cpu.cfs_quota_us 2>/dev/null && cpu_note="cgroup v1 cpu:/$name, cpu.cfs_quota_us=100000 (1 CPU)"
+    elif [[ -n $cgroup_dir && -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        echo "100000 100000" >"$cgroup_dir/cpu.max" 2>/dev/null && cpu_note="cgroup v2 cpu.max=100000 100000 (1 CPU)"
+    fi
+fi
+
 # ---- run ---------------------------------------------------------------------------------------
 if [[ $quick == 1 ]]; then
     params=(--rounds 5 --batches 3 --budget-ms 10 --spawn-runs 300 --cold-samples 100)
@@ -158,6 +181,7 @@ echo "cgshim benchmark$([[ $quick == 1 ]] && echo " (BENCH_QUICK=1: short run, n
 echo "  library : $lib ($(stat -c %s "$lib_copy") bytes, sha256 $(sha256sum "$lib_copy" | cut -c1-12), measured as a copy)"
 echo "  machine : $(uname -sr), $(nproc) CPUs, $glibc"
 echo "  cgroup  : $cgroup_note"
+echo "  cpu     : $cpu_note"
 echo "  lxcfs   : $lxcfs_note"
 echo "  params  : ${params[*]}"
 echo
@@ -165,7 +189,8 @@ echo
 # Run in the background and wait, so an INT/TERM reaches our trap at once (not after the run).
 # Only the measuring process tree joins the cgroup; this shell stays out so it can remove it.
 if [[ -n $cgroup_dir ]]; then
-    ( echo "$BASHPID" >"$cgroup_dir/cgroup.procs" && exec "$tmp/bench" "${args[@]}" ) &
+    ( for d in "${cpu_dirs[@]}"; do echo "$BASHPID" >"$d/cgroup.procs"; done
+      echo "$BASHPID" >"$cgroup_dir/cgroup.procs" && exec "$tmp/bench" "${args[@]}" ) &
 else
     "$tmp/bench" "${args[@]}" &
 fi

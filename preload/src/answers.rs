@@ -201,16 +201,56 @@ pub fn container_idle(src: &RawSource, uptime_ns: u64) -> u64 {
     uptime::idle_ns(uptime_ns, busy, cpu_set(src).map_or(1, |s| s.count()))
 }
 
+/// [`cgroup_usage`] for the CPUs of `set`, kept for the value window (1 ms) like the memory
+/// samples when `set` has at most [`cache::USAGE_CPUS`] CPUs: back-to-back reads of `/proc/stat`
+/// read the cgroup once.
+fn cached_usage(src: &RawSource, set: &CpuSet, per: &mut PerCpu) -> Option<(Usage, bool)> {
+    let small = usize::try_from(set.count()).is_ok_and(|n| n <= cache::USAGE_CPUS);
+    if small && !src.rooted() {
+        if let Some(c) = cache::usage() {
+            let cpus = c.cpus.get(..c.count).unwrap_or(&[]);
+            if set.iter().eq(cpus.iter().map(|t| t.0 as usize)) {
+                for &(cpu, u, s) in cpus {
+                    let cpu = cpu as usize;
+                    if let (Some(pu), Some(ps)) = (per.user.get_mut(cpu), per.system.get_mut(cpu)) {
+                        (*pu, *ps) = (u, s);
+                    }
+                }
+                return Some((c.usage, c.per_cpu));
+            }
+        }
+    }
+    let found = cgroup_usage(src, per)?;
+    if small && !src.rooted() {
+        let mut c = cache::CachedUsage {
+            usage: found.0,
+            per_cpu: found.1,
+            cpus: [(0, 0, 0); cache::USAGE_CPUS],
+            count: 0,
+        };
+        for (slot, cpu) in c.cpus.iter_mut().zip(set.iter()) {
+            *slot = (
+                cpu as u64,
+                per.user.get(cpu).copied().unwrap_or(0),
+                per.system.get(cpu).copied().unwrap_or(0),
+            );
+            c.count += 1;
+        }
+        cache::store_usage(&c);
+    }
+    Some(found)
+}
+
 /// The caller's cgroup's CPU time (see `cputime::read`): `per` gets the per-CPU figures when
 /// the kernel keeps them (the flag says so).
 fn cgroup_usage(src: &RawSource, per: &mut PerCpu) -> Option<(Usage, bool)> {
-    let acct = discover::find(src, &uptime::CPUACCT).ok()?;
+    let acct = controller_dir(src, &uptime::CPUACCT, cache::Dirs::Acct)?;
     if is_host_root(src, &acct) {
         // The machine's own time: not a container's.
         return None;
     }
     let bandwidth = match acct.version {
-        Version::V1 => discover::find(src, &cpu::CPU).ok(),
+        Version::V1 => controller_dir(src, &cpu::CPU, cache::Dirs::Cpu),
         Version::V2 => None,
     };
     cputime::read(src, &acct, bandwidth.as_ref(), clk_tck(), per)
@@ -285,7 +325,7 @@ pub fn stat(src: &RawSource, host: &[u8], set: &CpuSet, emit: &mut dyn FnMut(&[u
     let in_namespace = container_uptime(src);
     let narrowed = *set != cgshim::show::cpu::stat_cpus(host);
     let mut per = PerCpu::new();
-    let usage = if narrowed || in_namespace.is_some() { cgroup_usage(src, &mut per) } else { None };
+    let usage = if narrowed || in_namespace.is_some() { cached_usage(src, set, &mut per) } else { None };
     let (Some((usage, has_per)), Some(up)) = (usage, in_namespace.or_else(boot_uptime_ns)) else {
         return cgshim::show::cpu::stat(host, set, emit);
     };
@@ -343,6 +383,33 @@ pub fn overcommit(src: &RawSource) -> Option<Overcommit> {
         None if src.transient() && !src.rooted() => cache::overcommit(true),
         other => other,
     }
+}
+
+/// A controller's directory, cached like the memory controller's.
+fn controller_dir(src: &RawSource, controller: &Controller, which: cache::Dirs) -> Option<CgroupDir> {
+    if !src.rooted()
+        && let Some(cached) = cache::dir_discovery(which, false)
+    {
+        return match cached {
+            Snapshot::Found { cg, .. } => Some(cg),
+            Snapshot::NotFound(_) => None,
+        };
+    }
+    let found = discover::find(src, controller);
+    if src.transient() && !src.rooted() {
+        return match cache::dir_discovery(which, true)? {
+            Snapshot::Found { cg, .. } => Some(cg),
+            Snapshot::NotFound(_) => None,
+        };
+    }
+    if !src.rooted() {
+        let snapshot = match &found {
+            Ok(cg) => Snapshot::Found { cg: cg.clone(), limits: memory::Limits::default() },
+            Err(why) => Snapshot::NotFound(*why),
+        };
+        cache::store_dir_discovery(which, &snapshot);
+    }
+    found.ok()
 }
 
 /// The pids controller's directory, cached like the memory controller's.

@@ -144,6 +144,33 @@ pub fn store_samples(samples: &Samples) {
 }
 
 static PIDS_DISCOVERY: SnapshotCache = SeqCache::new();
+static ACCT_DISCOVERY: SnapshotCache = SeqCache::new();
+static CPU_DISCOVERY: SnapshotCache = SeqCache::new();
+
+/// The controllers whose directories are kept like the memory controller's.
+#[derive(Clone, Copy)]
+pub enum Dirs {
+    /// What counts CPU time (v1 `cpuacct`, v2 `cpu.stat`).
+    Acct,
+    /// What throttles it (v1 `cpu`).
+    Cpu,
+}
+
+fn dir_cache(which: Dirs) -> &'static SnapshotCache {
+    match which {
+        Dirs::Acct => &ACCT_DISCOVERY,
+        Dirs::Cpu => &CPU_DISCOVERY,
+    }
+}
+
+/// The cached discovery of `which`.
+pub fn dir_discovery(which: Dirs, stale: bool) -> Option<Snapshot> {
+    load_snapshot(dir_cache(which), stale)
+}
+
+pub fn store_dir_discovery(which: Dirs, s: &Snapshot) {
+    store_snapshot(dir_cache(which), s);
+}
 static PROCS: SeqCache<1, VALUE_TTL_NS> = SeqCache::new();
 static PID_INIT: SeqCache<2, TTL_NS> = SeqCache::new();
 
@@ -206,4 +233,47 @@ pub fn overcommit(stale: bool) -> Option<cgshim::decide::memory::Overcommit> {
 
 pub fn store_overcommit(o: cgshim::decide::memory::Overcommit) {
     OVERCOMMIT.store(&[o.ratio, o.kbytes]);
+}
+
+/// CPUs whose per-CPU times the usage cache holds (more: read every time).
+pub const USAGE_CPUS: usize = 8;
+static USAGE: SeqCache<{ 5 + 3 * USAGE_CPUS }, VALUE_TTL_NS> = SeqCache::new();
+
+/// The cgroup's CPU time read within the value window: the totals, whether per-CPU figures
+/// exist, and those of up to [`USAGE_CPUS`] CPUs as (cpu, user, system).
+pub struct CachedUsage {
+    pub usage: cgshim::decide::cputime::Usage,
+    pub per_cpu: bool,
+    pub cpus: [(u64, u64, u64); USAGE_CPUS],
+    pub count: usize,
+}
+
+pub fn usage() -> Option<CachedUsage> {
+    let mut w = [0u64; 5 + 3 * USAGE_CPUS];
+    if !USAGE.load(&mut w) {
+        return None;
+    }
+    let mut cpus = [(0, 0, 0); USAGE_CPUS];
+    for (i, slot) in cpus.iter_mut().enumerate() {
+        *slot = (w[5 + 3 * i], w[6 + 3 * i], w[7 + 3 * i]);
+    }
+    Some(CachedUsage {
+        usage: cgshim::decide::cputime::Usage { user_ns: w[0], system_ns: w[1], throttled_ns: w[2] },
+        per_cpu: w[3] != 0,
+        cpus,
+        count: usize::try_from(w[4]).unwrap_or(0).min(USAGE_CPUS),
+    })
+}
+
+pub fn store_usage(c: &CachedUsage) {
+    let mut w = [0u64; 5 + 3 * USAGE_CPUS];
+    w[0] = c.usage.user_ns;
+    w[1] = c.usage.system_ns;
+    w[2] = c.usage.throttled_ns;
+    w[3] = u64::from(c.per_cpu);
+    w[4] = c.count as u64;
+    for (i, (cpu, u, s)) in c.cpus.iter().enumerate().take(c.count) {
+        (w[5 + 3 * i], w[6 + 3 * i], w[7 + 3 * i]) = (*cpu, *u, *s);
+    }
+    USAGE.store(&w);
 }

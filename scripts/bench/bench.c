@@ -136,6 +136,18 @@ static int loop_sysconf(const char *path, long n)
     return 0;
 }
 
+static int loop_affinity(const char *path, long n)
+{
+    (void)path;
+    cpu_set_t set;
+    for (long i = 0; i < n; i++) {
+        if (sched_getaffinity(0, sizeof set, &set) != 0)
+            return -1;
+        sink += (unsigned long)CPU_COUNT(&set);
+    }
+    return 0;
+}
+
 /* procps pattern (free, top, vmstat): the file stays open, every refresh is lseek(fd, 0, SEEK_SET)
  * plus one read into an 8 KiB buffer. The fd is opened on the first call and kept for the life of
  * the worker, so only the lseek+read pairs are timed. */
@@ -236,6 +248,7 @@ static const struct opdef OPS[] = {
     {"lseek-read", loop_lseek_read},
     {"sysinfo", loop_sysinfo},
     {"sysconf", loop_sysconf},
+    {"affinity", loop_affinity},
     {"openat-stat", loop_openat_stat},
     {"threads", loop_threads},
 };
@@ -783,6 +796,7 @@ static int driver(int argc, char **argv)
         {.label = "sysinfo(), cold (2 ms apart)", .op = "sysinfo", .path = {"-", "-", NULL},
          .cold = 1},
         {.label = "sysconf(_SC_PHYS_PAGES)", .op = "sysconf", .path = {"-", "-", NULL}},
+        {.label = "sched_getaffinity(0), narrowed to S", .op = "affinity", .path = {"-", "-", NULL}},
     };
     static char open_label[128];
     snprintf(open_label, sizeof open_label, "open+close %s", file);

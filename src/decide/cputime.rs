@@ -87,8 +87,10 @@ pub fn read<S: Source>(
         Version::V1 => {
             let dir = acct.dir.as_bytes();
             let mut usage = Usage::default();
-            let per = read_per_cpu(src, &join(dir, b"cpuacct.usage_percpu_user"), &mut per_cpu.user)
-                .zip(read_per_cpu(src, &join(dir, b"cpuacct.usage_percpu_sys"), &mut per_cpu.system));
+            let per = read_usage_all(src, &join(dir, b"cpuacct.usage_all"), per_cpu).or_else(|| {
+                read_per_cpu(src, &join(dir, b"cpuacct.usage_percpu_user"), &mut per_cpu.user)
+                    .zip(read_per_cpu(src, &join(dir, b"cpuacct.usage_percpu_sys"), &mut per_cpu.system))
+            });
             match per {
                 Some((user, system)) => {
                     usage.user_ns = user;
@@ -127,6 +129,38 @@ pub fn read<S: Source>(
             Some((usage, per.is_some()))
         }
     }
+}
+
+/// Reads v1 `cpuacct.usage_all` (`cpu user system` per CPU, in ns) into `per`: the sums of
+/// user and system.
+fn read_usage_all<S: Source, const N: usize>(src: &S, path: &Buf<N>, per: &mut PerCpu) -> Option<(u64, u64)> {
+    per.user = [0; MAX_CPUS];
+    per.system = [0; MAX_CPUS];
+    let (mut user, mut system, mut rows) = (0u64, 0u64, 0u32);
+    let mut ok = true;
+    for_each_line(src, path.as_bytes(), |line| {
+        let mut f = fields(line);
+        let (Some(cpu), Some(u), Some(s)) = (f.next(), f.next(), f.next()) else { return true };
+        if cpu == b"cpu" {
+            return true; // the header
+        }
+        match (parse_u64(cpu).and_then(|c| usize::try_from(c).ok()), parse_u64(u), parse_u64(s)) {
+            (Some(c), Some(u), Some(s)) => {
+                if let (Some(pu), Some(ps)) = (per.user.get_mut(c), per.system.get_mut(c)) {
+                    (*pu, *ps) = (u, s);
+                }
+                user = user.saturating_add(u);
+                system = system.saturating_add(s);
+                rows = rows.saturating_add(1);
+                true
+            }
+            _ => {
+                ok = false;
+                false
+            }
+        }
+    })?;
+    (ok && rows > 0).then_some((user, system))
 }
 
 /// Reads a v1 per-CPU file (one number per possible CPU) into `out`; their sum.

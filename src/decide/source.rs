@@ -71,8 +71,10 @@ pub fn for_each_line<S: Source>(src: &S, path: &[u8], mut each: impl FnMut(&[u8]
     let mut filled = 0usize;
     let mut skipping = false;
     loop {
+        let asked = buf.len().saturating_sub(filled);
         let n = src.read(&mut file, buf.get_mut(filled..)?)?;
-        let eof = n == 0;
+        // A short read of a kernel file is its end: no second read to learn it.
+        let eof = n == 0 || (n < asked && src.short_read_is_eof());
         filled = filled.checked_add(n)?;
         let mut start = 0usize;
         let window = buf.get(..filled)?;
@@ -117,7 +119,8 @@ pub fn for_each_field<S: Source>(
     let mut index = 0usize;
     loop {
         let n = src.read(&mut file, &mut chunk)?;
-        for &b in chunk.get(..n)?.iter().chain(if n == 0 { &b" "[..] } else { &[] }) {
+        let eof = n == 0 || (n < chunk.len() && src.short_read_is_eof());
+        for &b in chunk.get(..n)?.iter().chain(if eof { &b" "[..] } else { &[] }) {
             if b.is_ascii_whitespace() {
                 if len > 0 {
                     if !each(index, field.get(..len)?) {
@@ -131,7 +134,7 @@ pub fn for_each_field<S: Source>(
                 len = len.saturating_add(1);
             }
         }
-        if n == 0 {
+        if eof {
             return Some(());
         }
     }
