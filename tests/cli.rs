@@ -1004,7 +1004,7 @@ fn show_json_on_the_v2_limited_fixture() {
     for name in ["/proc/meminfo", "/proc/swaps", "/proc/vmstat", "sysinfo", "sysconf_pages", "/proc/stat"] {
         f.eq(&format!("interface {name}"), ifaces.get(name).cloned(), Some((true, true, None)));
     }
-    f.eq("interface count", ifaces.len(), 13);
+    f.eq("interface count", ifaces.len(), 15);
     f.eq(
         "interface sysinfo.procs",
         ifaces["sysinfo.procs"].clone(),

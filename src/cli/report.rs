@@ -685,7 +685,9 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
         ("sysconf_nprocessors_onln", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
         ("/proc/cpuinfo", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
         ("/proc/stat", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
-        ("/sys/devices/system/cpu/online", Feature::Cpu, gate(Feature::Cpu, cpu_ok)),
+        ("/sys/devices/system/cpu/online", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
+        ("/sys/devices/system/cpu/cpuN/online", Feature::Cpu, gate(Feature::Cpu, cpu_ok.clone())),
+        ("/proc/self/status", Feature::Cpu, gate(Feature::Cpu, cpu_ok)),
         ("sched_getaffinity", Feature::Cpu, gate(Feature::Cpu, affinity_opt_out)),
     ];
     let interfaces: Vec<Interface> = interfaces
