@@ -1222,60 +1222,12 @@ fn nginx_worker_processes_auto_follows_the_quota() {
         return;
     }
     let cg = CpuCgroup::new(Some(50000));
-    let dir = PathBuf::from(format!("/tmp/cgshim-nginx-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("logs")).unwrap();
-    let conf = dir.join("nginx.conf");
-    fs::write(
-        &conf,
-        format!(
-            "worker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr;\n\
-             events {{ worker_connections 16; }}\n\
-             http {{ access_log off; server {{ listen unix:{d}/nginx.sock; }} }}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let workers = |preload: bool| -> usize {
-        let script = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", cg.dir.display());
-        let mut cmd = std::process::Command::new("sh");
-        cmd.args(["-c", &script, "sh", "nginx", "-c"]).arg(&conf).arg("-p").arg(&dir);
-        cmd.env_remove("LD_PRELOAD").env_remove("CGSHIM_DISABLE").env_remove("CGSHIM_CPU_AFFINITY");
-        if preload {
-            cmd.env("LD_PRELOAD", common::lib_path());
-        }
-        let mut master = cmd.stdin(std::process::Stdio::null()).spawn().expect("spawn nginx");
-        let children = format!("/proc/{0}/task/{0}/children", master.id());
-        // Workers start within milliseconds; wait until their number stops changing.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut last = (0, Instant::now());
-        let count = loop {
-            let n = fs::read_to_string(&children).unwrap_or_default().split_whitespace().count();
-            if n != last.0 {
-                last = (n, Instant::now());
-            } else if n > 0 && last.1.elapsed() > Duration::from_millis(500) {
-                break n;
-            }
-            if Instant::now() > deadline {
-                break n;
-            }
-            thread::sleep(Duration::from_millis(50));
-        };
-        // SIGTERM makes the master stop its workers and exit.
-        kill_term(master.id());
-        let _ = master.wait();
-        count
-    };
-    let without = workers(false);
-    let with = workers(true);
-    let _ = fs::remove_dir_all(&dir);
+    let mut dirs = vec![cg.dir.as_path()];
+    dirs.extend(cg.acct.as_deref());
+    let without = common::nginx_workers(&dirs, false, Duration::from_millis(500));
+    let with = common::nginx_workers(&dirs, true, Duration::from_millis(500));
     assert_eq!(without as u64, h.onln, "nginx without the library starts one worker per online CPU");
     assert_eq!(with, 1, "nginx under a 0.5 CPU quota with the library");
-}
-
-/// SIGTERM through the `kill` command (the tests use no libc crate).
-fn kill_term(pid: u32) {
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }
 
 // =============================================================================================

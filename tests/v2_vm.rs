@@ -18,9 +18,7 @@ use common::{Cgroup, Failures, Layout, MIB, c_program, kv_u64, musl_program, par
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PAGE: u64 = 4096;
 
@@ -871,55 +869,14 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         let all = machine_cpus();
         assert!(all >= 4, "the CPU cases need 4 CPUs (VM_SMP)");
         let cg = Cgroup::new(None);
-        let dir = PathBuf::from(format!("/tmp/cgshim-nginx-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("logs")).unwrap();
-        let conf = dir.join("nginx.conf");
-        fs::write(
-            &conf,
-            format!(
-                "worker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr;\n\
-                 events {{ worker_connections 16; }}\n\
-                 http {{ access_log off; server {{ listen unix:{d}/nginx.sock; }} }}\n",
-                d = dir.display()
-            ),
-        )
-        .unwrap();
-        let workers = |preload: bool| -> usize {
-            let script = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", cg.dir().display());
-            let mut cmd = Command::new("sh");
-            cmd.args(["-c", &script, "sh", "nginx", "-c"]).arg(&conf).arg("-p").arg(&dir);
-            cmd.env_remove("LD_PRELOAD").env_remove("CGSHIM_DISABLE").env_remove("CGSHIM_CPU_AFFINITY");
-            if preload {
-                cmd.env("LD_PRELOAD", common::lib_path());
-            }
-            let mut master = cmd.stdin(std::process::Stdio::null()).spawn().expect("spawn nginx");
-            let children = format!("/proc/{0}/task/{0}/children", master.id());
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut last = (0, Instant::now());
-            let count = loop {
-                let n = fs::read_to_string(&children).unwrap_or_default().split_whitespace().count();
-                if n != last.0 {
-                    last = (n, Instant::now());
-                } else if n > 0 && last.1.elapsed() > Duration::from_millis(1500) {
-                    break n;
-                }
-                if Instant::now() > deadline {
-                    break n;
-                }
-                thread::sleep(Duration::from_millis(50));
-            };
-            let _ = Command::new("kill").args(["-TERM", &master.id().to_string()]).status();
-            let _ = master.wait();
-            count
-        };
+        let workers =
+            |preload: bool| common::nginx_workers(&[cg.dir()], preload, Duration::from_millis(1500));
         let mut f = Failures::default();
         f.eq("workers without the library, no quota", workers(false), all);
         cg.write("cpu.max", "50000 100000");
         f.eq("workers under cpu.max 0.5", workers(true), 1);
         cg.write("cpu.max", "150000 100000");
         f.eq("workers under cpu.max 1.5", workers(true), 2);
-        let _ = fs::remove_dir_all(&dir);
         f.finish("nginx worker_processes auto");
     }
 }

@@ -328,16 +328,22 @@ pub fn is_kernel_file(fd: c_int, kind: Kind) -> bool {
     }
 }
 
-/// N of the `cpuN/online` file open at `fd`, from its link in `/proc/self/fd`.
-pub fn online_cpu(fd: c_int) -> Option<usize> {
+/// The link of `fd` in `/proc/self/fd`, read into `target`.
+fn fd_link(fd: c_int, target: &mut [u8]) -> Option<&[u8]> {
     let mut link = cgshim::buf::Buf::<32>::new();
     cgshim::buf::Sink::push(&mut link, b"/proc/self/fd/");
     cgshim::buf::Sink::push_u64(&mut link, u64::try_from(fd).ok()?);
     cgshim::buf::Sink::push_byte(&mut link, 0);
     let path = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
+    let n = sys::readlink(path, target)?;
+    target.get(..n)
+}
+
+/// N of the `cpuN/online` file open at `fd`, from its link in `/proc/self/fd`.
+pub fn online_cpu(fd: c_int) -> Option<usize> {
     let mut target = [0u8; 96];
-    let n = sys::readlink(path, &mut target)?;
-    let rest = target.get(..n)?.strip_prefix(b"/sys/devices/system/cpu/")?.strip_suffix(b"/online")?;
+    let rest =
+        fd_link(fd, &mut target)?.strip_prefix(b"/sys/devices/system/cpu/")?.strip_suffix(b"/online")?;
     cpu_number(rest)
 }
 
@@ -382,14 +388,8 @@ pub fn classify(fd: c_int) -> State {
 
 /// The kind of served content a memfd holds, by its name (`/memfd:cgshim:meminfo (deleted)`).
 fn handed_over(fd: c_int) -> Option<Kind> {
-    let mut link = cgshim::buf::Buf::<32>::new();
-    cgshim::buf::Sink::push(&mut link, b"/proc/self/fd/");
-    cgshim::buf::Sink::push_u64(&mut link, u64::try_from(fd).ok()?);
-    cgshim::buf::Sink::push_byte(&mut link, 0);
-    let path = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
     let mut target = [0u8; 64];
-    let n = sys::readlink(path, &mut target)?;
-    let name = target.get(..n)?.strip_prefix(b"/memfd:")?;
+    let name = fd_link(fd, &mut target)?.strip_prefix(b"/memfd:")?;
     KINDS
         .into_iter()
         .find(|k| name.strip_prefix(k.memfd_name().to_bytes()).is_some_and(|rest| rest == b" (deleted)"))

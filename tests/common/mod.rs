@@ -238,6 +238,59 @@ pub fn have_program(path: &str) -> bool {
     found
 }
 
+/// Starts nginx with `worker_processes auto` in the cgroup whose `cgroup.procs` is in
+/// `cgroup_dir` (and in the ones of `also`, e.g. a separate cpuacct hierarchy), with or without
+/// the library, and returns how many workers it starts (once their number has been stable for
+/// `settle`). nginx's files live under a scratch directory of this process.
+#[allow(dead_code)]
+pub fn nginx_workers(cgroup_dirs: &[&Path], preload: bool, settle: Duration) -> usize {
+    let dir = PathBuf::from(format!("/tmp/cgshim-nginx-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).unwrap();
+    let conf = dir.join("nginx.conf");
+    fs::write(
+        &conf,
+        format!(
+            "worker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr;\n\
+             events {{ worker_connections 16; }}\n\
+             http {{ access_log off; server {{ listen unix:{d}/nginx.sock; }} }}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let join: String =
+        cgroup_dirs.iter().map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display())).collect();
+    let script = format!("{join}exec \"$@\"");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script, "sh", "nginx", "-c"]).arg(&conf).arg("-p").arg(&dir);
+    cmd.env_remove("LD_PRELOAD").env_remove("CGSHIM_DISABLE").env_remove("CGSHIM_CPU_AFFINITY");
+    if preload {
+        cmd.env("LD_PRELOAD", lib_path());
+    }
+    let mut master = cmd.stdin(Stdio::null()).spawn().expect("spawn nginx");
+    let children = format!("/proc/{0}/task/{0}/children", master.id());
+    // Workers start within milliseconds; wait until their number stops changing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = (0, std::time::Instant::now());
+    let count = loop {
+        let n = fs::read_to_string(&children).unwrap_or_default().split_whitespace().count();
+        if n != last.0 {
+            last = (n, std::time::Instant::now());
+        } else if n > 0 && last.1.elapsed() > settle {
+            break n;
+        }
+        if std::time::Instant::now() > deadline {
+            break n;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    // SIGTERM makes the master stop its workers and exit.
+    let _ = Command::new("kill").args(["-TERM", &master.id().to_string()]).status();
+    let _ = master.wait();
+    let _ = fs::remove_dir_all(&dir);
+    count
+}
+
 /// The window S of `n` CPUs of `affinity` the library shows in the cgroup whose CPU controller
 /// directory is `dir`: from the mask's (seed mod |mask|)-th CPU on, wrapping round, seed =
 /// the directory's inode / (the files in it + 1), read here from the directory itself.
