@@ -318,14 +318,16 @@ fn settle(cpu: Option<usize>, ticks: &mut [u64; FIELDS]) {
     }
 }
 
-/// `/proc/stat` for the shown set `set`. From the container's own CPU time when the view is
-/// narrowed (S is not the host's online CPUs) or the caller is in its own PID namespace;
-/// otherwise, or when the cgroup's CPU time cannot be read, the host's lines of S.
+/// `/proc/stat` for the shown set `set`. From the container's own CPU time when the container
+/// has a CPU limit (a quota, or S narrower than the host's online CPUs) or the caller is in its
+/// own PID namespace; otherwise, or when the cgroup's CPU time cannot be read, the host's lines
+/// of S.
 pub fn stat(src: &RawSource, host: &[u8], set: &CpuSet, emit: &mut dyn FnMut(&[u8])) -> Option<()> {
     let in_namespace = container_uptime(src);
-    let narrowed = *set != cgshim::show::cpu::stat_cpus(host);
+    let limited =
+        *set != cgshim::show::cpu::stat_cpus(host) || cpu_quota(src).is_some_and(|(q, _)| q.is_some());
     let mut per = PerCpu::new();
-    let usage = if narrowed || in_namespace.is_some() { cached_usage(src, set, &mut per) } else { None };
+    let usage = if limited || in_namespace.is_some() { cached_usage(src, set, &mut per) } else { None };
     let (Some((usage, has_per)), Some(up)) = (usage, in_namespace.or_else(boot_uptime_ns)) else {
         return cgshim::show::cpu::stat(host, set, emit);
     };
