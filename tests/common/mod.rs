@@ -79,6 +79,30 @@ pub fn lib_path() -> PathBuf {
     p
 }
 
+/// `$CGSHIM_BIN`, else `<workspace>/target/release/cgshim` (the command lives in its own crate,
+/// `cli/`, so cargo gives the tests of this package no `CARGO_BIN_EXE_cgshim`). Panics with the
+/// build command when it is missing, as [`lib_path`] does.
+pub fn cgshim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CGSHIM_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "CGSHIM_BIN={} does not exist (unset it to use target/release/cgshim)",
+            p.display()
+        );
+        return fs::canonicalize(&p).unwrap_or(p);
+    }
+    let p = workspace().join("target/release/cgshim");
+    assert!(
+        p.is_file(),
+        "{} not found: build it first with `cargo build --release --workspace` in {} \
+         (or point CGSHIM_BIN at a built cgshim)",
+        p.display(),
+        workspace().display()
+    );
+    p
+}
+
 // ---------------------------------------------------------------------------------------------
 // C programs
 // ---------------------------------------------------------------------------------------------

@@ -1,12 +1,19 @@
 //! The `cgshim` command: run a program with `libcgshim.so` preloaded (`exec`), explain what a
 //! process here sees and why (`show`), and put the library into an image or take it out again
 //! (`install`, `uninstall`). It shares every rule with the library through the pure core.
-mod cli;
+mod elf;
+mod exec;
+mod install;
+mod json;
+mod library;
+mod raw;
+mod render;
+mod report;
 mod std_source;
 
 use cgshim::decide::source::Source;
 use clap::{Args, Parser, Subcommand};
-use cli::report::{self, Env, Live};
+use report::{Env, Live};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -126,15 +133,15 @@ struct UninstallArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Exec(a) => cli::exec::run(a.lib.as_deref(), &a.command),
+        Command::Exec(a) => exec::run(a.lib.as_deref(), &a.command),
         Command::Show(a) => show(&a),
-        Command::Install(a) => cli::install::exit(cli::install::install(&cli::install::InstallOptions {
+        Command::Install(a) => install::exit(install::install(&install::InstallOptions {
             prefix: &a.prefix,
             preload_file: a.preload_file,
             root: &a.root,
             lib: a.lib.as_deref(),
         })),
-        Command::Uninstall(a) => cli::install::exit(cli::install::uninstall(&a.prefix, &a.root)),
+        Command::Uninstall(a) => install::exit(install::uninstall(&a.prefix, &a.root)),
     }
 }
 
@@ -153,7 +160,7 @@ fn show(args: &ShowArgs) -> ExitCode {
             let root = std::path::absolute(&root).unwrap_or(root);
             show_with(&StdSource::new(&root), Some(&root), args)
         }
-        None => show_with(&cli::raw::RawFsSource, None, args),
+        None => show_with(&raw::RawFsSource, None, args),
     }
 }
 
@@ -172,7 +179,7 @@ fn show_with<S: Source>(src: &S, root: Option<&Path>, args: &ShowArgs) -> ExitCo
         text
     } else {
         let report = report::gather(src, root.map(Path::to_path_buf), env, Live::read());
-        if args.json { cli::render::json(&report) } else { cli::render::text_report(&report) }.into_bytes()
+        if args.json { render::json(&report) } else { render::text_report(&report) }.into_bytes()
     };
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {

@@ -2,9 +2,9 @@
 //! Because it is an `execve`, not a child, the exit status, signals, stdio, the process id and
 //! the cgroup are the program's own.
 
-use super::elf::{self, Reach};
-use super::library::{self, LibError};
-use super::raw::RawFsSource;
+use crate::elf::{self, Reach};
+use crate::library::{self, LibError};
+use crate::raw::RawFsSource;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
@@ -106,14 +106,14 @@ fn unreachable(program: &Path) -> Option<(Reach, PathBuf)> {
 /// `GOMEMLIMIT` and `GOMAXPROCS`, or descriptions where a value is unknown.
 fn go_settings() -> (String, String) {
     let src = RawFsSource;
-    let limit = super::raw::read_all(b"/proc/meminfo")
+    let limit = crate::raw::read_all(b"/proc/meminfo")
         .and_then(|t| cgshim::decide::memory::HostMemory::from_meminfo(&t))
         .and_then(|host| {
             let cg = cgshim::decide::discover::find(&src, &cgshim::decide::discover::MEMORY).ok()?;
             cgshim::decide::memory::read(&src, &cg, host).ok()
         })
         .map(|v| v.limit);
-    let n = super::report::cpu(&src, super::raw::affinity()).set.ok().map(|s| s.count());
+    let n = crate::report::cpu(&src, crate::raw::affinity()).set.ok().map(|s| s.count());
     let memlimit = match limit {
         // Leave a tenth for what the Go runtime does not count (stacks, cgo, the binary).
         Some(l) => format!("GOMEMLIMIT={}MiB", l / 10 * 9 / (1 << 20)),
