@@ -34,7 +34,7 @@ pub fn preload_value(lib: &Path, existing: Option<&OsStr>) -> OsString {
     OsString::from_vec(out)
 }
 
-enum Lookup {
+pub enum Lookup {
     Found(PathBuf),
     /// Found, but not executable (`EACCES`).
     NotExecutable(PathBuf),
@@ -50,6 +50,11 @@ fn executable(path: &Path) -> bool {
 /// The program as `execvp` would find it: a name with a slash as it is, else the first
 /// executable regular file of that name along `PATH` (an empty entry is the current directory).
 fn resolve(program: &OsStr) -> Lookup {
+    resolve_in(program, std::env::var_os("PATH").as_deref())
+}
+
+/// [`resolve`] along the directory list `path` (None: a default list).
+pub fn resolve_in(program: &OsStr, path: Option<&OsStr>) -> Lookup {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') {
         let p = PathBuf::from(program);
@@ -64,7 +69,7 @@ fn resolve(program: &OsStr) -> Lookup {
     if bytes.is_empty() {
         return Lookup::NotFound;
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     let mut denied = None;
     for dir in path.as_bytes().split(|&b| b == b':') {
         let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };

@@ -1,6 +1,8 @@
 //! The `cgshim` command: run a program with `libcgshim.so` preloaded (`exec`), explain what a
-//! process here sees and why (`show`), and put the library into an image or take it out again
-//! (`install`, `uninstall`). It shares every rule with the library through the pure core.
+//! process here sees and why (`show`), put the library into an image or take it out again
+//! (`install`, `uninstall`), and put it into containers whose images were never changed, as an
+//! OCI runtime in front of runc or crun (`runtime`, or the binary invoked as `cgshim-runtime`).
+//! It shares every rule with the library through the pure core.
 mod elf;
 mod exec;
 mod install;
@@ -9,6 +11,7 @@ mod library;
 mod raw;
 mod render;
 mod report;
+mod runtime;
 mod std_source;
 
 use cgshim::decide::source::Source;
@@ -45,6 +48,7 @@ enum Command {
     Show(ShowArgs),
     Install(InstallArgs),
     Uninstall(UninstallArgs),
+    Runtime(RuntimeArgs),
 }
 
 /// Run PROGRAM with libcgshim.so first in LD_PRELOAD (existing entries are kept).
@@ -130,7 +134,45 @@ struct UninstallArgs {
     root: PathBuf,
 }
 
+/// Run an OCI runtime (runc, crun) with libcgshim.so in the container: no image change.
+///
+/// For `create` and `run`, the bundle's config.json gets a read-only bind mount of the host's
+/// library at /usr/lib/cgshim/libcgshim.so and that path first in LD_PRELOAD (existing entries
+/// are kept); `exec --process FILE` into such a container gets the same LD_PRELOAD. Every other
+/// subcommand passes straight through. Then cgshim replaces itself with the real runtime, the
+/// arguments untouched. A container is left alone when it has the annotation
+/// org.cgshim.disable=true, CGSHIM_DISABLE=1 in its environment, or its own copy of the
+/// library. On any error (no config.json, a malformed one, no library) the file is left as it
+/// was, one line goes to the runtime's --log, and the real runtime runs. Invoked as
+/// cgshim-runtime (a symlink), the binary does the same with every argument passed on;
+/// cgshim-runtime-NAME uses the runtime NAME.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+#[command(override_usage = "cgshim runtime [--runtime PATH] [--lib PATH] -- [RUNTIME ARGS]...")]
+#[command(after_help = "Docker, in /etc/docker/daemon.json:\n  \
+                        { \"runtimes\": { \"cgshim\": { \"path\": \"/usr/local/bin/cgshim\", \"runtimeArgs\": [\"runtime\", \"--\"] } } }\n\
+                        podman: podman --runtime /usr/local/bin/cgshim-runtime run ...\n\n\
+                        Exit status: the runtime's; 127 when the runtime is not found, 126 when it cannot be \
+                        executed, 125 when it is cgshim itself.")]
+struct RuntimeArgs {
+    /// The real runtime: a path, or a name looked up in PATH (default: runc, else crun).
+    #[arg(long, value_name = "PATH")]
+    runtime: Option<OsString>,
+    /// The host's libcgshim.so to mount (default: found as for `cgshim exec`).
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// The runtime's own arguments, passed on unchanged.
+    #[arg(value_name = "RUNTIME ARGS", last = true)]
+    args: Vec<OsString>,
+}
+
 fn main() -> ExitCode {
+    // As cgshim-runtime[-NAME] every argument belongs to the runtime: no parsing of our own.
+    let mut argv = std::env::args_os();
+    if let Some(named) = argv.next().as_deref().and_then(runtime::invoked_as) {
+        let opts = runtime::Options { runtime: named.as_deref(), lib: None };
+        return runtime::run(&opts, &argv.collect::<Vec<_>>());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Exec(a) => exec::run(a.lib.as_deref(), &a.command),
@@ -142,6 +184,10 @@ fn main() -> ExitCode {
             lib: a.lib.as_deref(),
         })),
         Command::Uninstall(a) => install::exit(install::uninstall(&a.prefix, &a.root)),
+        Command::Runtime(a) => {
+            let opts = runtime::Options { runtime: a.runtime.as_deref(), lib: a.lib.as_deref() };
+            runtime::run(&opts, &a.args)
+        }
     }
 }
 
