@@ -28,6 +28,7 @@ host_needs=(
     /usr/bin/python3:python3 py:psutil:python3-psutil
     node:nodejs java:openjdk-17-jre-headless nginx:nginx-light valgrind:valgrind
     rsync:rsync tar:tar cp:coreutils dd:coreutils install:coreutils readlink:coreutils stat:coreutils
+    podman:podman runc:runc crun:crun
 )
 
 ci() { [ "${CI:-}" = true ]; }

@@ -159,6 +159,16 @@ pub fn musl_program(name: &str) -> PathBuf {
     build_with("musl-gcc", name, &format!("{name}.musl"), &[])
 }
 
+/// `tests/c/<name>.c` compiled with `gcc -static` (no dynamic loader, so no preload library).
+pub fn static_program(name: &str) -> PathBuf {
+    build_with("gcc", name, &format!("{name}.static"), &["-static"])
+}
+
+/// `tests/c/<name>.c` compiled with gcc into a shared library named `file`.
+pub fn c_shared_library(name: &str, file: &str) -> PathBuf {
+    build_with("gcc", name, file, &["-shared", "-fPIC"])
+}
+
 /// Undefined dynamic symbols of a binary (`nm -D --undefined-only`), without versions.
 pub fn imported_symbols(bin: &Path) -> Vec<String> {
     let out = Command::new("nm").arg("-D").arg("--undefined-only").arg(bin).output().expect("run nm");
