@@ -365,7 +365,11 @@ fn free_and_getconf(out: &str) -> (Option<u64>, Option<u64>) {
 const FREE_GETCONF: &[&str] = &["/bin/sh", "-c", "free -b && getconf _NPROCESSORS_ONLN"];
 
 fn have_podman(rt: Rt) -> bool {
-    have_program("podman") && have_program(if rt == Rt::Runc { "runc" } else { "crun" })
+    have_program("podman")
+        && match rt {
+            Rt::Runc => have_program("runc"),
+            Rt::Crun => have_program("crun"),
+        }
 }
 
 /// The memory and CPU views in a 256 MiB / 0.5-CPU container, with and without the wrapper: a
