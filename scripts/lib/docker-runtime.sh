@@ -4,6 +4,7 @@
 # original configuration comes back whatever happens.
 #
 #   docker_runtime_register NAME PATH [ARG...]   adds "NAME": {"path": PATH, "runtimeArgs": [ARG...]}
+#                                                (once or more; each call reloads)
 #   docker_runtime_restore                       the original daemon.json, byte for byte, reloaded
 #
 # A reload keeps the runtimes it was given when the file has no "runtimes" key at all, so the
@@ -15,7 +16,7 @@
 
 DOCKER_DAEMON_JSON=${DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
 DR_SAVED=""      # a copy of the original file ("absent" when there was none)
-DR_NAME=""
+DR_NAMES=""      # the runtimes registered
 DR_BEFORE=""     # the runtimes dockerd listed before
 
 dr_say() { echo "docker-runtime: $*"; }
@@ -41,25 +42,31 @@ dr_reload() {
     return 1
 }
 
-# dr_write_json SOURCE RUNTIMES_JSON: SOURCE's settings with "runtimes" set to RUNTIMES_JSON
-# ("keep-and-add NAME PATH ARGS..." adds one to SOURCE's own).
+# dr_write_json add NAME PATH [ARG...] | dr_write_json original SAVED_COPY|absent
 dr_write_json() {
     python3 - "$@" <<'EOF'
 import json, os, sys
-src, mode = sys.argv[1], sys.argv[2]
-conf = {}
-if src != "absent":
-    with open(src) as f:
-        text = f.read()
-    conf = json.loads(text) if text.strip() else {}
-if mode == "add":
-    name, path, args = sys.argv[3], sys.argv[4], sys.argv[5:]
-    runtimes = dict(conf.get("runtimes") or {})
-    runtimes[name] = {"path": path, "runtimeArgs": args}
-    conf["runtimes"] = runtimes
-else:  # "original": the original runtimes, stated explicitly
-    conf["runtimes"] = conf.get("runtimes") or {}
 target = os.environ["DOCKER_DAEMON_JSON"]
+mode = sys.argv[1]
+
+def load(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        text = f.read()
+    return json.loads(text) if text.strip() else {}
+
+if mode == "add":  # add NAME PATH ARGS...: to the file as it is now (earlier registrations kept)
+    conf = load(target)
+    name, path, args = sys.argv[2], sys.argv[3], sys.argv[4:]
+    runtimes = dict(conf.get("runtimes") or {})
+    runtimes[name] = {"path": path}
+    if args:
+        runtimes[name]["runtimeArgs"] = args
+    conf["runtimes"] = runtimes
+else:  # original SAVED|absent: the original settings, its runtimes stated explicitly
+    conf = {} if sys.argv[2] == "absent" else load(sys.argv[2])
+    conf["runtimes"] = conf.get("runtimes") or {}
 tmp = target + ".cgshim-tmp"
 with open(tmp, "w") as f:
     json.dump(conf, f, indent=2)
@@ -72,18 +79,18 @@ docker_runtime_register() {
     local name=$1 path=$2
     shift 2
     export DOCKER_DAEMON_JSON
-    DR_NAME=$name
-    DR_BEFORE=$(dr_runtimes)
-    DR_SAVED=$(mktemp /var/tmp/cgshim-daemon-json.XXXXXX)
-    if [ -e "$DOCKER_DAEMON_JSON" ]; then
-        cp -p "$DOCKER_DAEMON_JSON" "$DR_SAVED"
-    else
-        echo absent >"$DR_SAVED.absent"
-        mkdir -p "$(dirname "$DOCKER_DAEMON_JSON")"
+    if [ -z "$DR_SAVED" ]; then
+        DR_BEFORE=$(dr_runtimes)
+        DR_SAVED=$(mktemp /var/tmp/cgshim-daemon-json.XXXXXX)
+        if [ -e "$DOCKER_DAEMON_JSON" ]; then
+            cp -p "$DOCKER_DAEMON_JSON" "$DR_SAVED"
+        else
+            echo absent >"$DR_SAVED.absent"
+            mkdir -p "$(dirname "$DOCKER_DAEMON_JSON")"
+        fi
     fi
-    local src=$DR_SAVED
-    [ ! -e "$DR_SAVED.absent" ] || src=absent
-    dr_write_json "$src" add "$name" "$path" "$@" || return 1
+    DR_NAMES="$DR_NAMES $name"
+    dr_write_json add "$name" "$path" "$@" || return 1
     dr_reload present "$name"
 }
 
@@ -93,7 +100,12 @@ docker_runtime_restore() {
     local src=$DR_SAVED rc=0
     [ ! -e "$DR_SAVED.absent" ] || src=absent
     # 1. The original settings with the original runtimes stated, so that the reload drops ours.
-    dr_write_json "$src" original && dr_reload absent "$DR_NAME" || rc=1
+    local name
+    if dr_write_json original "$src"; then
+        for name in $DR_NAMES; do dr_reload absent "$name" || rc=1; done
+    else
+        rc=1
+    fi
     # 2. The original bytes (or no file), reloaded: nothing else changes.
     if [ "$src" = absent ]; then
         rm -f "$DOCKER_DAEMON_JSON" "$DR_SAVED.absent"
@@ -113,6 +125,7 @@ docker_runtime_restore() {
         dr_say "note: dockerd no longer lists the built-in runtime(s)$lost after the reload (Docker 20.10 drops them" \
             "at a reload that sets runtimes; a restart of dockerd brings them back). $DOCKER_DAEMON_JSON is the original."
     fi
-    [ $rc = 0 ] || dr_say "warning: the reload without runtime $DR_NAME failed; $DOCKER_DAEMON_JSON is the original again"
+    [ $rc = 0 ] || dr_say "warning: the reload without runtime(s)$DR_NAMES failed; $DOCKER_DAEMON_JSON is the original again"
+    DR_NAMES=""
     return $rc
 }
