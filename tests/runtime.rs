@@ -728,6 +728,51 @@ fn runc_run_on_a_bundle() {
     f.finish("runc run on a bundle");
 }
 
+/// The node layout deploy/kubernetes/install-on-node.sh makes (what the DaemonSet runs) works:
+/// runc started through the installed cgshim-runtime finds the installed library.
+#[test]
+fn node_install_script_layout_starts_containers() {
+    require_cgroups!();
+    if !have_program("runc") {
+        return;
+    }
+    let image = TempDir::new("installer-image");
+    fs::copy(cgshim_bin(), image.path().join("cgshim")).unwrap();
+    fs::copy(common::lib_path(), image.path().join("libcgshim.so")).unwrap();
+    let script = image.path().join("install-on-node.sh");
+    fs::copy(common::workspace().join("deploy/kubernetes/install-on-node.sh"), &script).unwrap();
+    let host = TempDir::new("node");
+    for _ in 0..2 {
+        // Twice: an upgrade over an installation.
+        let mut c = Command::new("sh");
+        c.arg(&script).arg(host.path());
+        run(c, "install-on-node.sh".into()).ok();
+    }
+    let bin = host.path().join("usr/local/bin");
+    let mut f = Failures::default();
+    f.eq(
+        "installed files",
+        files_in(&bin).join(" "),
+        "cgshim cgshim-runtime cgshim-runtime-crun".to_string(),
+    );
+    f.eq(
+        "installed library",
+        files_in(&host.path().join("usr/local/lib")).join(" "),
+        "libcgshim.so".to_string(),
+    );
+    f.eq("cgshim-runtime", fs::read_link(bin.join("cgshim-runtime")).ok(), Some(PathBuf::from("cgshim")));
+    let b = bundle(&["/probe"], &unique("cg"));
+    let runtime = bin.join("cgshim-runtime");
+    let kv = runc_run(Some(&[runtime.to_str().unwrap()]), b.path()).kv();
+    check_probe(&mut f, "through the installed cgshim-runtime", &kv, true, true);
+    let config = fs::read_to_string(b.path().join("config.json")).unwrap();
+    let installed = fs::canonicalize(host.path().join("usr/local/lib/libcgshim.so")).unwrap();
+    f.check(config.contains(&format!("\"source\":\"{}\"", installed.display())), || {
+        format!("the mount's source is the installed library {}:\n{config}", installed.display())
+    });
+    f.finish("the node layout of install-on-node.sh");
+}
+
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
