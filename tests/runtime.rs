@@ -480,7 +480,7 @@ struct Image(String);
 impl Image {
     fn with_preload(root: &Path) -> Image {
         let name = format!("localhost/{}:latest", unique("ldpreload"));
-        put(root, &c_shared_library("other_preload", "libother.so"), "/opt/other/libother.so");
+        put(root, &c_shared_library("lib/other_preload", "libother.so"), "/opt/other/libother.so");
         let o = run(
             {
                 let mut c = Command::new("sh");

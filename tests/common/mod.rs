@@ -164,7 +164,8 @@ pub fn static_program(name: &str) -> PathBuf {
     build_with("gcc", name, &format!("{name}.static"), &["-static"])
 }
 
-/// `tests/c/<name>.c` compiled with gcc into a shared library named `file`.
+/// `tests/c/<name>.c` compiled with gcc into a shared library named `file` (library sources live
+/// in `tests/c/lib/`, apart from the programs).
 pub fn c_shared_library(name: &str, file: &str) -> PathBuf {
     build_with("gcc", name, file, &["-shared", "-fPIC"])
 }
