@@ -125,18 +125,25 @@ done
 # 3. Docker: the wrapper registered by path alone (a cgshim-runtime symlink) and with runtimeArgs
 # (path cgshim, ["runtime", "--"]: dockerd then runs it through a shell script it generates).
 # "runc-path" is runc itself registered the same way by path: what any registered runtime costs
-# in dockerd before the wrapper adds anything.
+# in dockerd before the wrapper adds anything. "runc -v" is runc with the same read-only bind mount
+# of the library the wrapper adds (-v): what the mount itself costs the runtime and the storage.
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     tar -C "$rootfs" -c . | docker import - "$IMAGE" >/dev/null
     imported=1
     docker_runtime_register cgshim "$CGSHIM" runtime --
     docker_runtime_register cgshim-path "$WORK/cgshim-runtime"
     docker_runtime_register runc-path "$(type -P runc)"
-    arms=(runc runc-path cgshim-path cgshim)
-    for rt in "${arms[@]}"; do docker run --rm --runtime "$rt" "$IMAGE" /bin/true; done
+    arms=(runc runc-path cgshim-path cgshim runc-mount)
+    docker_start() { # ARM
+        case $1 in
+        runc-mount) docker run --rm --runtime runc -v "$ROOT/target/release/libcgshim.so:/usr/lib/cgshim/libcgshim.so:ro" "$IMAGE" /bin/true ;;
+        *) docker run --rm --runtime "$1" "$IMAGE" /bin/true ;;
+        esac
+    }
+    for rt in "${arms[@]}"; do docker_start "$rt"; done
     for i in $(seq "$ROUNDS"); do
         for rt in "${arms[@]}"; do
-            t0=$(now); docker run --rm --runtime "$rt" "$IMAGE" /bin/true; t1=$(now)
+            t0=$(now); docker_start "$rt"; t1=$(now)
             echo $((t1 - t0)) >>"$WORK/docker-$rt"
         done
     done
@@ -144,6 +151,7 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     rows+=("$(row "docker run --rm: runc vs cgshim-runtime (path)" "$WORK/docker-runc" "$WORK/docker-cgshim-path")")
     rows+=("$(row "docker run --rm: runc vs cgshim runtime (args)" "$WORK/docker-runc" "$WORK/docker-cgshim")")
     rows+=("$(row "docker run --rm: runc vs runc-path" "$WORK/docker-runc" "$WORK/docker-runc-path")")
+    rows+=("$(row "docker run --rm: runc vs runc -v (the mount alone)" "$WORK/docker-runc" "$WORK/docker-runc-mount")")
 else
     rows+=("| docker run --rm: skipped (no Docker engine) | | | | |")
 fi
