@@ -13,6 +13,11 @@
 #      prints ok:/FAIL:/skip: lines against the expectations passed in with -e. A case whose limit
 #      this engine refuses (docker create fails) or drops (docker create warns about it) is
 #      skipped with the engine's exact words; no assertion is ever relaxed.
+#   5. The runtime wrapper: `cgshim runtime` registered in /etc/docker/daemon.json as runtime
+#      "cgshim" (scripts/lib/docker-runtime.sh; the original configuration comes back on exit,
+#      whatever happens), then the base image, which has no library at all, run with
+#      --runtime cgshim and with --runtime runc side by side: --memory/--cpus, --read-only,
+#      --user, docker exec, CGSHIM_DISABLE. CGSHIM_DOCKER_RUNTIME=0 skips this part.
 #
 # The memfd case uses scripts/docker/seccomp-deny-memfd.json: every system call allowed except
 # memfd_create, which fails with EPERM (deliberately nothing else, so that only memfd differs
@@ -28,6 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib/needs.sh
+. scripts/lib/docker-runtime.sh
 
 BASE_IMAGE=cgshim-test-base:bookworm
 IMAGE=cgshim-test:latest
@@ -45,6 +51,7 @@ WORK=$(mktemp -d /var/tmp/cgshim-docker-test.XXXXXX)
 SWAPFILE=""
 ROOTFS=""
 cleanup() {
+    docker_runtime_restore || true
     local ids
     ids=$(docker ps -aq --filter "label=cgshim-docker-test=$$" 2>/dev/null || true)
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
@@ -80,7 +87,7 @@ until docker info >"$WORK/info" 2>&1; do
     fi
     sleep 2
 done
-needs "Docker suite" gcc:gcc readelf:binutils || die "the Docker suite needs them"
+needs "Docker suite" gcc:gcc readelf:binutils python3:python3 || die "the Docker suite needs them"
 say "engine: $(docker version --format 'server {{.Server.Version}}' 2>/dev/null);" \
     "$(docker info --format 'cgroup v{{.CgroupVersion}}, {{.CgroupDriver}} driver, {{.Driver}}, security {{join .SecurityOptions " "}}' 2>/dev/null)"
 
@@ -336,6 +343,118 @@ run_case "ld.so.preload memory=256m memory-swap=512m cpus=0.5" "$PRELOAD_IMAGE" 
 run_case "ld.so.preload no limits" "$PRELOAD_IMAGE" file host none "$HOST_CPUS" "$HOST_ONLINE" "$HOST_CPUS" container allowed --
 run_case "ld.so.preload + seccomp denies memfd_create, memory=256m cpus=0.5" "$PRELOAD_IMAGE" file "$MEM" "$DEFAULT_SWAP" 1 "$ONE" "$HOST_CPUS" container denied -- \
     --security-opt seccomp="$SECCOMP_DENY_MEMFD" --memory=256m --cpus=0.5
+
+# ---------------------------------------------------------------------------------------------
+# 6. The runtime wrapper: the base image (no library in it) through `cgshim runtime`
+# ---------------------------------------------------------------------------------------------
+# One line per value, from real programs: procps free, getconf, the environment, mountinfo.
+RT_PROBE='free -b | awk "/^Mem:/ { print \"free=\" \$2 }"; echo "cpus=$(getconf _NPROCESSORS_ONLN)";
+echo "ld_preload=${LD_PRELOAD:--}"; echo "uid=$(id -u)";
+if grep -q " /usr/lib/cgshim/libcgshim.so " /proc/self/mountinfo; then echo mounted=1; else echo mounted=0; fi;
+if touch /cgshim-written 2>/dev/null; then echo writable=1; else echo writable=0; fi'
+HOST_MEM_BYTES=$(awk '$1 == "MemTotal:" { printf "%.0f", $2 * 1024 }' /proc/meminfo)
+
+# rt_check NAME OUTPUT_FILE KEY=VALUE...: one ok:/FAIL: line per expected value.
+rt_check() {
+    local name=$1 out=$2 kv key want got
+    shift 2
+    for kv in "$@"; do
+        key=${kv%%=*} want=${kv#*=}
+        got=$(sed -n "s/^$key=//p" "$out" | head -n1)
+        if [ "$got" = "$want" ]; then
+            echo "   ok: $name: $key = $got"
+            passed=$((passed + 1))
+        else
+            echo "   FAIL: $name: $key: expected $want got ${got:-nothing}"
+            failed=$((failed + 1))
+            failed_cases+=("$name")
+        fi
+    done
+}
+
+# rt_case NAME EXPECT(container|host|off) DOCKER_RUN_FLAGS...: the probe as the container's process.
+rt_case() {
+    local name=$1 expect=$2 rc=0
+    shift 2
+    ncase=$((ncase + 1))
+    echo
+    echo "== case $ncase: runtime wrapper: $name"
+    echo "   docker run $*"
+    timeout "$CASE_TIMEOUT" docker run --rm --label "cgshim-docker-test=$$" "$@" "$BASE_IMAGE" sh -c "$RT_PROBE" >"$WORK/rt.out" 2>"$WORK/rt.err" || rc=$?
+    sed 's/^/   | /' "$WORK/rt.out"
+    # The engine's own warnings (a limit it cannot apply fully) are notes; anything else on
+    # stderr (a loader complaining about a preload) is a failure.
+    grep '^WARNING:' "$WORK/rt.err" | sed 's/^/   note: /' || true
+    sed -i '/^WARNING:/d' "$WORK/rt.err"
+    if [ "$rc" != 0 ] || [ -s "$WORK/rt.err" ]; then
+        echo "   FAIL: $name: exit $rc, stderr: $(tr '\n' ' ' <"$WORK/rt.err")"
+        failed=$((failed + 1))
+        failed_cases+=("$name")
+        return 0
+    fi
+    rt_expect "$name" "$expect" "$WORK/rt.out"
+}
+
+# rt_expect NAME EXPECT FILE: container = the 256 MiB / 0.5-CPU view through the mounted library;
+# host = no library, the host's numbers; off = the same, by the container's own choice.
+rt_expect() {
+    case $2 in
+    container) rt_check "$1" "$3" free=$MEM cpus=1 ld_preload=/usr/lib/cgshim/libcgshim.so mounted=1 ;;
+    host | off) rt_check "$1" "$3" free="$HOST_MEM_BYTES" cpus="$HOST_CPUS" mounted=0 ;;
+    esac
+}
+
+if [ "${CGSHIM_DOCKER_RUNTIME:-1}" = 0 ]; then
+    skipped+=("runtime wrapper: CGSHIM_DOCKER_RUNTIME=0")
+elif ! docker_runtime_register cgshim "$ROOT/target/release/cgshim" runtime --; then
+    echo "FAIL: runtime wrapper: could not register runtime cgshim in $DOCKER_DAEMON_JSON"
+    failed=$((failed + 1))
+    failed_cases+=("runtime wrapper: registration")
+else
+    say "registered runtime cgshim in $DOCKER_DAEMON_JSON: $ROOT/target/release/cgshim runtime -- (runtimes: $(dr_runtimes))"
+    LIMITS=(--memory=256m --cpus=0.5)
+    rt_case "--runtime runc ${LIMITS[*]}" host --runtime runc "${LIMITS[@]}"
+    rt_case "--runtime cgshim ${LIMITS[*]}" container --runtime cgshim "${LIMITS[@]}"
+    rt_case "--runtime runc --read-only" host --runtime runc --read-only "${LIMITS[@]}"
+    rt_case "--runtime cgshim --read-only" container --runtime cgshim --read-only "${LIMITS[@]}"
+    rt_check "--runtime cgshim --read-only" "$WORK/rt.out" writable=0
+    rt_case "--runtime runc --user 1000:1000" host --runtime runc --user 1000:1000 "${LIMITS[@]}"
+    rt_case "--runtime cgshim --user 1000:1000" container --runtime cgshim --user 1000:1000 "${LIMITS[@]}"
+    rt_check "--runtime cgshim --user 1000:1000" "$WORK/rt.out" uid=1000
+    rt_case "--runtime cgshim -e CGSHIM_DISABLE=1" off --runtime cgshim -e CGSHIM_DISABLE=1 "${LIMITS[@]}"
+    rt_check "--runtime cgshim -e CGSHIM_DISABLE=1" "$WORK/rt.out" ld_preload=-
+    # docker exec sessions into a running container (the engine passes a process.json).
+    for rt in runc cgshim; do
+        ncase=$((ncase + 1))
+        echo
+        echo "== case $ncase: runtime wrapper: docker exec, --runtime $rt"
+        if id=$(docker run -d --label "cgshim-docker-test=$$" --runtime "$rt" "${LIMITS[@]}" "$BASE_IMAGE" sleep 600 2>"$WORK/rt.err"); then
+            for session in 1 2; do
+                rc=0
+                timeout "$CASE_TIMEOUT" docker exec "$id" sh -c "$RT_PROBE" >"$WORK/rt.out" 2>"$WORK/rt.err" || rc=$?
+                sed 's/^/   | /' "$WORK/rt.out"
+                if [ "$rc" != 0 ]; then
+                    echo "   FAIL: docker exec ($rt, session $session): exit $rc: $(cat "$WORK/rt.err")"
+                    failed=$((failed + 1))
+                    failed_cases+=("docker exec $rt")
+                    continue
+                fi
+                if [ "$rt" = cgshim ]; then
+                    rt_expect "docker exec session $session, --runtime cgshim" container "$WORK/rt.out"
+                else
+                    rt_expect "docker exec session $session, --runtime runc" host "$WORK/rt.out"
+                fi
+            done
+            docker rm -f "$id" >/dev/null 2>&1 || true
+        else
+            echo "   FAIL: docker run -d --runtime $rt: $(cat "$WORK/rt.err")"
+            failed=$((failed + 1))
+            failed_cases+=("docker exec $rt")
+        fi
+    done
+    docker_runtime_restore || { failed=$((failed + 1)); failed_cases+=("runtime wrapper: restoring $DOCKER_DAEMON_JSON"); }
+    say "restored $DOCKER_DAEMON_JSON (runtimes now: $(dr_runtimes))"
+fi
 
 # ---------------------------------------------------------------------------------------------
 echo

@@ -29,6 +29,7 @@ host_needs=(
     node:nodejs java:openjdk-17-jre-headless nginx:nginx-light valgrind:valgrind
     rsync:rsync tar:tar cp:coreutils dd:coreutils install:coreutils readlink:coreutils stat:coreutils
     mpstat:sysstat sar:sysstat xz:xz-utils parallel:parallel ruby:ruby htop:htop tmux:tmux
+    podman:podman runc:runc crun:crun
 )
 
 ci() { [ "${CI:-}" = true ]; }

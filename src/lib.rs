@@ -8,8 +8,8 @@
 //! [`show`] renders one [`decide::memory::MemoryView`] into every output so they never disagree.
 //!
 //! It is `no_std`, allocation-free and panic-free by construction, because the same code runs
-//! inside every process that preloads `libcgshim.so`. The `cgshim` command and the tests read
-//! through a `std::fs` source of their own (`src/std_source.rs`).
+//! inside every process that preloads `libcgshim.so`. The `cgshim` command (`cli/`) and the tests
+//! read through a `std::fs` source of their own (`cli/src/std_source.rs`).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 // Panic-free by construction outside the unit tests (which may index and unwrap freely).

@@ -25,7 +25,8 @@ const LIMIT: u64 = 256 * MIB;
 const INSTALLED: &str = "/usr/local/lib/libcgshim.so";
 
 fn cgshim() -> &'static str {
-    env!("CARGO_BIN_EXE_cgshim")
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| common::cgshim_bin().to_string_lossy().into_owned())
 }
 
 fn lib() -> String {
@@ -631,7 +632,7 @@ fn exec_reports_programs_that_cannot_run() {
 fn output_of_copied(cmd: &mut Command) -> std::process::Output {
     for _ in 0..50 {
         match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
             other => return other.unwrap(),

@@ -19,7 +19,7 @@
 
 #[macro_use]
 mod common;
-#[path = "../src/std_source.rs"]
+#[path = "../cli/src/std_source.rs"]
 mod std_source;
 
 use cgshim::decide::cpu::{self, CPU, Quota, UnreadableQuota};

@@ -8,7 +8,7 @@ mod common;
 use cgshim::buf::Buf;
 use cgshim::decide::discover::{self, MEMORY};
 use cgshim::decide::memory::{self, HostMemory, MemoryView};
-#[path = "../src/std_source.rs"]
+#[path = "../cli/src/std_source.rs"]
 mod std_source;
 use cgshim::show;
 use std::collections::BTreeMap;

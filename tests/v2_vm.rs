@@ -889,7 +889,7 @@ mod cli {
     use super::*;
 
     fn cgshim() -> String {
-        common::workspace().join("target/release/cgshim").to_string_lossy().into_owned()
+        common::cgshim_bin().to_string_lossy().into_owned()
     }
 
     /// `cgshim show --json` flattened to `path=json value` lines by Python's json module.

@@ -79,6 +79,30 @@ pub fn lib_path() -> PathBuf {
     p
 }
 
+/// `$CGSHIM_BIN`, else `<workspace>/target/release/cgshim` (the command lives in its own crate,
+/// `cli/`, so cargo gives the tests of this package no `CARGO_BIN_EXE_cgshim`). Panics with the
+/// build command when it is missing, as [`lib_path`] does.
+pub fn cgshim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CGSHIM_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "CGSHIM_BIN={} does not exist (unset it to use target/release/cgshim)",
+            p.display()
+        );
+        return fs::canonicalize(&p).unwrap_or(p);
+    }
+    let p = workspace().join("target/release/cgshim");
+    assert!(
+        p.is_file(),
+        "{} not found: build it first with `cargo build --release --workspace` in {} \
+         (or point CGSHIM_BIN at a built cgshim)",
+        p.display(),
+        workspace().display()
+    );
+    p
+}
+
 // ---------------------------------------------------------------------------------------------
 // C programs
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +157,17 @@ pub fn c_program(name: &str) -> PathBuf {
 /// `tests/c/<name>.c` compiled with musl-gcc (a musl-linked dynamic executable).
 pub fn musl_program(name: &str) -> PathBuf {
     build_with("musl-gcc", name, &format!("{name}.musl"), &[])
+}
+
+/// `tests/c/<name>.c` compiled with `gcc -static` (no dynamic loader, so no preload library).
+pub fn static_program(name: &str) -> PathBuf {
+    build_with("gcc", name, &format!("{name}.static"), &["-static"])
+}
+
+/// `tests/c/<name>.c` compiled with gcc into a shared library named `file` (library sources live
+/// in `tests/c/lib/`, apart from the programs).
+pub fn c_shared_library(name: &str, file: &str) -> PathBuf {
+    build_with("gcc", name, file, &["-shared", "-fPIC"])
 }
 
 /// Undefined dynamic symbols of a binary (`nm -D --undefined-only`), without versions.

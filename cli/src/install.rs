@@ -8,7 +8,7 @@
 //! copy has been loaded into `/bin/true` successfully. Every file is replaced atomically (a temp
 //! file in the same directory, fsync, rename), so a crash leaves the old or the new file.
 
-use super::library::{self, LibError};
+use crate::library::{self, LibError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};

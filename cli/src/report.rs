@@ -7,7 +7,7 @@
 //! system calls rather than files (the affinity mask, the PID namespace, `sysinfo(2)`, the boot
 //! clock) are always the live ones, as in the library under `CGSHIM_SYSROOT`.
 
-use super::raw;
+use crate::raw;
 use cgshim::buf::Buf;
 use cgshim::config::{Config, Feature};
 use cgshim::decide::cpu::{self, CPU, Quota};

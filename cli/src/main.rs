@@ -1,12 +1,22 @@
 //! The `cgshim` command: run a program with `libcgshim.so` preloaded (`exec`), explain what a
-//! process here sees and why (`show`), and put the library into an image or take it out again
-//! (`install`, `uninstall`). It shares every rule with the library through the pure core.
-mod cli;
+//! process here sees and why (`show`), put the library into an image or take it out again
+//! (`install`, `uninstall`), and put it into containers whose images were never changed, as an
+//! OCI runtime in front of runc or crun (`runtime`, or the binary invoked as `cgshim-runtime`).
+//! It shares every rule with the library through the pure core.
+mod elf;
+mod exec;
+mod install;
+mod json;
+mod library;
+mod raw;
+mod render;
+mod report;
+mod runtime;
 mod std_source;
 
 use cgshim::decide::source::Source;
 use clap::{Args, Parser, Subcommand};
-use cli::report::{self, Env, Live};
+use report::{Env, Live};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +48,7 @@ enum Command {
     Show(ShowArgs),
     Install(InstallArgs),
     Uninstall(UninstallArgs),
+    Runtime(RuntimeArgs),
 }
 
 /// Run PROGRAM with libcgshim.so first in LD_PRELOAD (existing entries are kept).
@@ -123,18 +134,60 @@ struct UninstallArgs {
     root: PathBuf,
 }
 
+/// Run an OCI runtime (runc, crun) with libcgshim.so in the container: no image change.
+///
+/// For `create` and `run`, the bundle's config.json gets a read-only bind mount of the host's
+/// library at /usr/lib/cgshim/libcgshim.so and that path first in LD_PRELOAD (existing entries
+/// are kept); `exec --process FILE` into such a container gets the same LD_PRELOAD. Every other
+/// subcommand passes straight through. Then cgshim replaces itself with the real runtime, the
+/// arguments untouched. A container is left alone when it has the annotation
+/// org.cgshim.disable=true, CGSHIM_DISABLE=1 in its environment, or its own copy of the
+/// library. On any error (no config.json, a malformed one, no library) the file is left as it
+/// was, one line goes to the runtime's --log, and the real runtime runs. Invoked as
+/// cgshim-runtime (a symlink), the binary does the same with every argument passed on;
+/// cgshim-runtime-NAME uses the runtime NAME.
+#[derive(Args)]
+#[command(display_name = "cgshim")]
+#[command(override_usage = "cgshim runtime [--runtime PATH] [--lib PATH] -- [RUNTIME ARGS]...")]
+#[command(after_help = "Docker, in /etc/docker/daemon.json:\n  \
+                        { \"runtimes\": { \"cgshim\": { \"path\": \"/usr/local/bin/cgshim\", \"runtimeArgs\": [\"runtime\", \"--\"] } } }\n\
+                        podman: podman --runtime /usr/local/bin/cgshim-runtime run ...\n\n\
+                        Exit status: the runtime's; 127 when the runtime is not found, 126 when it cannot be \
+                        executed, 125 when it is cgshim itself.")]
+struct RuntimeArgs {
+    /// The real runtime: a path, or a name looked up in PATH (default: runc, else crun).
+    #[arg(long, value_name = "PATH")]
+    runtime: Option<OsString>,
+    /// The host's libcgshim.so to mount (default: found as for `cgshim exec`).
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// The runtime's own arguments, passed on unchanged.
+    #[arg(value_name = "RUNTIME ARGS", last = true)]
+    args: Vec<OsString>,
+}
+
 fn main() -> ExitCode {
+    // As cgshim-runtime[-NAME] every argument belongs to the runtime: no parsing of our own.
+    let mut argv = std::env::args_os();
+    if let Some(named) = argv.next().as_deref().and_then(runtime::invoked_as) {
+        let opts = runtime::Options { runtime: named.as_deref(), lib: None };
+        return runtime::run(&opts, &argv.collect::<Vec<_>>());
+    }
     let cli = Cli::parse();
     match cli.command {
-        Command::Exec(a) => cli::exec::run(a.lib.as_deref(), &a.command),
+        Command::Exec(a) => exec::run(a.lib.as_deref(), &a.command),
         Command::Show(a) => show(&a),
-        Command::Install(a) => cli::install::exit(cli::install::install(&cli::install::InstallOptions {
+        Command::Install(a) => install::exit(install::install(&install::InstallOptions {
             prefix: &a.prefix,
             preload_file: a.preload_file,
             root: &a.root,
             lib: a.lib.as_deref(),
         })),
-        Command::Uninstall(a) => cli::install::exit(cli::install::uninstall(&a.prefix, &a.root)),
+        Command::Uninstall(a) => install::exit(install::uninstall(&a.prefix, &a.root)),
+        Command::Runtime(a) => {
+            let opts = runtime::Options { runtime: a.runtime.as_deref(), lib: a.lib.as_deref() };
+            runtime::run(&opts, &a.args)
+        }
     }
 }
 
@@ -153,7 +206,7 @@ fn show(args: &ShowArgs) -> ExitCode {
             let root = std::path::absolute(&root).unwrap_or(root);
             show_with(&StdSource::new(&root), Some(&root), args)
         }
-        None => show_with(&cli::raw::RawFsSource, None, args),
+        None => show_with(&raw::RawFsSource, None, args),
     }
 }
 
@@ -172,7 +225,7 @@ fn show_with<S: Source>(src: &S, root: Option<&Path>, args: &ShowArgs) -> ExitCo
         text
     } else {
         let report = report::gather(src, root.map(Path::to_path_buf), env, Live::read());
-        if args.json { cli::render::json(&report) } else { cli::render::text_report(&report) }.into_bytes()
+        if args.json { render::json(&report) } else { render::text_report(&report) }.into_bytes()
     };
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {

@@ -2,9 +2,9 @@
 //! Because it is an `execve`, not a child, the exit status, signals, stdio, the process id and
 //! the cgroup are the program's own.
 
-use super::elf::{self, Reach};
-use super::library::{self, LibError};
-use super::raw::RawFsSource;
+use crate::elf::{self, Reach};
+use crate::library::{self, LibError};
+use crate::raw::RawFsSource;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
@@ -34,7 +34,7 @@ pub fn preload_value(lib: &Path, existing: Option<&OsStr>) -> OsString {
     OsString::from_vec(out)
 }
 
-enum Lookup {
+pub enum Lookup {
     Found(PathBuf),
     /// Found, but not executable (`EACCES`).
     NotExecutable(PathBuf),
@@ -50,6 +50,11 @@ fn executable(path: &Path) -> bool {
 /// The program as `execvp` would find it: a name with a slash as it is, else the first
 /// executable regular file of that name along `PATH` (an empty entry is the current directory).
 fn resolve(program: &OsStr) -> Lookup {
+    resolve_in(program, std::env::var_os("PATH").as_deref())
+}
+
+/// [`resolve`] along the directory list `path` (None: a default list).
+pub fn resolve_in(program: &OsStr, path: Option<&OsStr>) -> Lookup {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') {
         let p = PathBuf::from(program);
@@ -64,7 +69,7 @@ fn resolve(program: &OsStr) -> Lookup {
     if bytes.is_empty() {
         return Lookup::NotFound;
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     let mut denied = None;
     for dir in path.as_bytes().split(|&b| b == b':') {
         let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
@@ -106,14 +111,14 @@ fn unreachable(program: &Path) -> Option<(Reach, PathBuf)> {
 /// `GOMEMLIMIT` and `GOMAXPROCS`, or descriptions where a value is unknown.
 fn go_settings() -> (String, String) {
     let src = RawFsSource;
-    let limit = super::raw::read_all(b"/proc/meminfo")
+    let limit = crate::raw::read_all(b"/proc/meminfo")
         .and_then(|t| cgshim::decide::memory::HostMemory::from_meminfo(&t))
         .and_then(|host| {
             let cg = cgshim::decide::discover::find(&src, &cgshim::decide::discover::MEMORY).ok()?;
             cgshim::decide::memory::read(&src, &cg, host).ok()
         })
         .map(|v| v.limit);
-    let n = super::report::cpu(&src, super::raw::affinity()).set.ok().map(|s| s.count());
+    let n = crate::report::cpu(&src, crate::raw::affinity()).set.ok().map(|s| s.count());
     let memlimit = match limit {
         // Leave a tenth for what the Go runtime does not count (stacks, cgo, the binary).
         Some(l) => format!("GOMEMLIMIT={}MiB", l / 10 * 9 / (1 << 20)),

@@ -1,7 +1,7 @@
 //! `cgshim show`: the report as one JSON object (schema in docs/cli.md) or as text for people.
 
-use super::json::Json;
-use super::report::{Cgroup, CpuReport, MemLevel, MemoryReport, Reading, Reason, Report, UptimeReport};
+use crate::json::Json;
+use crate::report::{Cgroup, CpuReport, MemLevel, MemoryReport, Reading, Reason, Report, UptimeReport};
 use cgshim::config::Feature;
 use cgshim::decide::discover::NotFound;
 use cgshim::read::cpulist::CpuSet;
