@@ -280,7 +280,9 @@ impl Podman {
         run(cmd, format!("{}: podman {}", self.label(), args.join(" ")))
     }
 
-    /// `podman run --rm` with the limits of every case.
+    /// `podman run --rm` with the limits of every case. A run that succeeds with no output at all
+    /// is made again (up to twice): podman can lose the output of a container that exits at once
+    /// while its storage is being set up by another podman on a fresh machine.
     fn run_rm(&self, opts: &[&str], root: &str, argv: &[&str]) -> Run {
         let limits = ulimits();
         let mut args: Vec<&str> = vec!["run", "--rm", "--memory", "256m", "--cpus", "0.5"];
@@ -288,7 +290,14 @@ impl Podman {
         args.extend(opts);
         args.extend(["--rootfs", root]);
         args.extend(argv);
-        self.run(&args)
+        let mut r = self.run(&args);
+        for _ in 0..2 {
+            if !(r.status.success() && r.stdout.is_empty()) {
+                break;
+            }
+            r = self.run(&args);
+        }
+        r
     }
 }
 
