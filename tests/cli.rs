@@ -1382,3 +1382,55 @@ fn install_on_musl_prints_the_env_line_instead() {
     let o = run(&install_args(root, &["--preload-file", "--lib", &lib]), &[]);
     assert!(o.status.success(), "{}", status_text(&o));
 }
+
+/// `cgshim show` names the cgshim libraries a process here loads (`LD_PRELOAD`,
+/// `/etc/ld.so.preload`) with the version inside each file, so a library older or newer than the
+/// command shows; `--version` is the command's.
+#[test]
+fn show_names_the_libraries_and_their_versions() {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut f = Failures::default();
+    let out = Command::new(cgshim()).arg("--version").output().unwrap();
+    f.eq(
+        "cgshim --version",
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        format!("cgshim {version}"),
+    );
+
+    let t = TempDir::new("versions");
+    let other = t.path().join("old-libcgshim.so");
+    fs::write(&other, b"\x7fELF...cgshim-library-version=0.0.9\n...").unwrap();
+    fs::create_dir_all(t.path().join("etc")).unwrap();
+    fs::write(t.path().join("etc/ld.so.preload"), format!("{}\n", "/old-libcgshim.so")).unwrap();
+    let run = |root: Option<&Path>| -> J {
+        let mut cmd = Command::new(cgshim());
+        cmd.args(["show", "--json"]).env("LD_PRELOAD", lib());
+        if let Some(r) = root {
+            cmd.arg("--root").arg(r);
+        }
+        let o = cmd.output().unwrap();
+        parse_json(&String::from_utf8_lossy(&o.stdout))
+    };
+    let v = run(None);
+    f.eq("libraries (LD_PRELOAD only)", v.len("libraries"), 1);
+    f.eq("libraries.0.via", v.str("libraries.0.via"), "LD_PRELOAD");
+    f.eq("libraries.0.version", v.str("libraries.0.version"), version);
+    f.eq("libraries.0.matches_command", v.bool("libraries.0.matches_command"), true);
+    let v = run(Some(t.path()));
+    f.eq("libraries (with the root's ld.so.preload)", v.len("libraries"), 2);
+    f.eq("libraries.1.via", v.str("libraries.1.via"), "/etc/ld.so.preload");
+    f.eq("libraries.1.version", v.str("libraries.1.version"), "0.0.9");
+    f.eq("libraries.1.matches_command", v.bool("libraries.1.matches_command"), false);
+    let text = Command::new(cgshim())
+        .arg("show")
+        .arg("--root")
+        .arg(t.path())
+        .env("LD_PRELOAD", lib())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    f.check(text.contains("0.0.9 (differs from the command's)"), || {
+        format!("the text does not show the mismatch:\n{text}")
+    });
+    f.finish("versions");
+}

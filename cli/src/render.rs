@@ -255,6 +255,25 @@ pub fn json(r: &Report) -> String {
                 ("reason", reason_json(r.streams.as_ref().err())),
             ]),
         ),
+        (
+            "libraries",
+            Json::Arr(
+                r.libraries
+                    .iter()
+                    .map(|l| {
+                        Json::Obj(vec![
+                            ("path", Json::Str(l.path.display().to_string())),
+                            ("via", Json::str(l.via)),
+                            ("version", Json::opt(l.version.as_deref(), Json::str)),
+                            (
+                                "matches_command",
+                                Json::Bool(l.version.as_deref() == Some(env!("CARGO_PKG_VERSION"))),
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
     ])
     .render()
 }
@@ -468,7 +487,7 @@ pub fn text_report(r: &Report) -> String {
     for i in &r.interfaces {
         let state = match &i.result {
             Ok(()) => "yes".to_string(),
-            Err(why) if matches!(why.code, "disabled" | "opt-in") => format!("no: {}", why.message),
+            Err(why) if matches!(why.code, "disabled" | "opt-out") => format!("no: {}", why.message),
             Err(why) => format!("no ({})", why.code),
         };
         let _ = writeln!(out, "  {:<32} {state}", i.name);
@@ -478,6 +497,19 @@ pub fn text_report(r: &Report) -> String {
         Err(why) => format!("no ({})", why.code),
     };
     let _ = writeln!(out, "  {:<32} {streams}", "stdio streams (fopen)");
+    out.push_str("\nVersions\n");
+    let _ = writeln!(out, "  cgshim command       {}", env!("CARGO_PKG_VERSION"));
+    if r.libraries.is_empty() {
+        out.push_str("  library              none preloaded here (LD_PRELOAD, /etc/ld.so.preload)\n");
+    }
+    for l in &r.libraries {
+        let version = match l.version.as_deref() {
+            Some(v) if v == env!("CARGO_PKG_VERSION") => v.to_string(),
+            Some(v) => format!("{v} (differs from the command's)"),
+            None => "unknown (the file cannot be read or is not a cgshim library)".to_string(),
+        };
+        let _ = writeln!(out, "  library              {} ({}): {version}", l.path.display(), l.via);
+    }
     out.push_str("\nConfiguration\n");
     let var = |v: &Option<Vec<u8>>| v.as_deref().map_or("(unset)".to_string(), |v| format!("{:?}", text(v)));
     let _ = writeln!(out, "  CGSHIM_DISABLE       {}", var(&r.env.disable));

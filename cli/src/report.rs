@@ -18,7 +18,8 @@ use cgshim::decide::{tasks, uptime};
 use cgshim::read::cpulist::CpuSet;
 use cgshim::read::lines::trim;
 use cgshim::read::number::{parse_limit, parse_u64};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// Why the library passes the kernel's values through: a stable code and a sentence.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,8 @@ pub struct Env {
     pub disable: Option<Vec<u8>>,
     pub cpu_affinity: Option<Vec<u8>>,
     pub debug: Option<Vec<u8>>,
+    /// `LD_PRELOAD`, to name the libraries a process here loads.
+    pub preload: Option<Vec<u8>>,
 }
 
 impl Env {
@@ -136,6 +139,7 @@ impl Env {
             disable: var("CGSHIM_DISABLE"),
             cpu_affinity: var("CGSHIM_CPU_AFFINITY"),
             debug: var("CGSHIM_DEBUG"),
+            preload: var("LD_PRELOAD"),
         }
     }
 
@@ -583,6 +587,8 @@ pub struct Report {
     pub interfaces: Vec<Interface>,
     /// What holds the content of stdio streams on served files.
     pub streams: Result<&'static str, Reason>,
+    /// The cgshim libraries a process here loads, and their versions.
+    pub libraries: Vec<LoadedLibrary>,
 }
 
 /// The facts the library takes from system calls, always from the live process.
@@ -641,6 +647,54 @@ pub fn no_stream_backing() -> Reason {
          unlinked file: programs that read these files through stdio (fopen) see the host's; \
          open/read, sysinfo and sysconf are served as usual",
     )
+}
+
+/// A `libcgshim.so` a process here loads: through `LD_PRELOAD` or `/etc/ld.so.preload`, with
+/// the version written inside the file.
+pub struct LoadedLibrary {
+    pub path: PathBuf,
+    pub via: &'static str,
+    /// `None` when the file cannot be read or holds no version (not a cgshim library).
+    pub version: Option<String>,
+}
+
+/// The marker the library carries before its version.
+const VERSION_MARK: &[u8] = b"cgshim-library-version=";
+
+/// The version inside a library file.
+pub fn library_version(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let at = bytes.windows(VERSION_MARK.len()).position(|w| w == VERSION_MARK)? + VERSION_MARK.len();
+    let rest = bytes.get(at..)?;
+    let end = rest.iter().position(|&b| b == b'\n').filter(|&n| n <= 64)?;
+    String::from_utf8(rest.get(..end)?.to_vec()).ok()
+}
+
+/// Every entry of `LD_PRELOAD` (from `preload`) and of `ROOT/etc/ld.so.preload` that is a cgshim
+/// library (its name says so, or it carries the version marker).
+pub fn loaded_libraries(root: Option<&Path>, preload: Option<&[u8]>) -> Vec<LoadedLibrary> {
+    let under = |p: &Path| match root {
+        Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
+        None => p.to_path_buf(),
+    };
+    let file = std::fs::read(under(Path::new("/etc/ld.so.preload"))).unwrap_or_default();
+    let entries = |text: &[u8], via: &'static str| -> Vec<(PathBuf, &'static str)> {
+        text.split(|b| b" \t\n:".contains(b))
+            .filter(|e| !e.is_empty())
+            .map(|e| (PathBuf::from(std::ffi::OsStr::from_bytes(e)), via))
+            .collect()
+    };
+    // LD_PRELOAD is this process's (paths on the live system); the file's entries are the root's.
+    let mut all = entries(preload.unwrap_or_default(), "LD_PRELOAD");
+    all.extend(entries(&file, "/etc/ld.so.preload"));
+    all.into_iter()
+        .filter_map(|(path, via)| {
+            let file = if via == "LD_PRELOAD" { path.clone() } else { under(&path) };
+            let version = library_version(&file);
+            let named = path.file_name().is_some_and(|n| n.to_string_lossy().contains("cgshim"));
+            (version.is_some() || named).then_some(LoadedLibrary { path, via, version })
+        })
+        .collect()
 }
 
 pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -> Report {
@@ -756,5 +810,20 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
             _ => live.online.map(|s| s.count()),
         },
     };
-    Report { root, env, config, memory, meminfo, cpu, uptime, tasks, sysinfo, sysconf, interfaces, streams }
+    let libraries = loaded_libraries(root.as_deref(), env.preload.as_deref());
+    Report {
+        root,
+        env,
+        config,
+        memory,
+        meminfo,
+        cpu,
+        uptime,
+        tasks,
+        sysinfo,
+        sysconf,
+        interfaces,
+        streams,
+        libraries,
+    }
 }

@@ -30,6 +30,23 @@ mod sys;
 
 use core::ffi::c_int;
 
+/// The library's version, findable in the file itself (`cgshim show` reads it from the
+/// library a process preloads, to show a mismatch with the command). A plain byte array: no
+/// relocation, no exported symbol.
+const VERSION_MARK: &str = concat!("cgshim-library-version=", env!("CARGO_PKG_VERSION"), "\n");
+
+#[used]
+static VERSION: [u8; VERSION_MARK.len()] = {
+    let mut out = [0u8; VERSION_MARK.len()];
+    let bytes = VERSION_MARK.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+};
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // Unreachable by construction (the core is panic-free); abort rather than unwind into C.
