@@ -103,44 +103,8 @@ readelf -d target/docker-test/probe | grep -q 'NEEDED.*libc\.so\.6' || die "targ
 # ---------------------------------------------------------------------------------------------
 # 2. The base image, without a registry
 # ---------------------------------------------------------------------------------------------
-debian_mirror() {
-    local m=${CGSHIM_DEBIAN_MIRROR:-}
-    if [ -z "$m" ]; then
-        m=$({
-            cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-                awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; break } }'
-            cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }'
-        } | grep -E '/debian/?$' | head -n1 || true)
-    fi
-    echo "${m:-http://deb.debian.org/debian}"
-}
-
-if [ "${CGSHIM_DOCKER_REBUILD_BASE:-0}" = 1 ] && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    docker image rm -f "$BASE_IMAGE" >/dev/null
-fi
-if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    say "base image $BASE_IMAGE exists (built $(docker image inspect -f '{{.Created}}' "$BASE_IMAGE" | cut -c1-19)); reusing it"
-else
-    [ "$(id -u)" = 0 ] || die "building $BASE_IMAGE needs root (debootstrap)"
-    needs "Docker suite, base image" debootstrap:debootstrap || die "building $BASE_IMAGE needs debootstrap"
-    mirror=$(debian_mirror)
-    ROOTFS=$(mktemp -d /var/tmp/cgshim-rootfs.XXXXXX)
-    say "building $BASE_IMAGE: debootstrap --variant=minbase --include=procps,busybox,python3 $SUITE <dir> $mirror"
-    t0=$(date +%s)
-    if ! debootstrap --variant=minbase --include=procps,busybox,python3 "$SUITE" "$ROOTFS" "$mirror" >"$WORK/debootstrap.log" 2>&1; then
-        tail -n 30 "$WORK/debootstrap.log"
-        [ -f "$ROOTFS/debootstrap/debootstrap.log" ] && tail -n 30 "$ROOTFS/debootstrap/debootstrap.log"
-        die "debootstrap failed (mirror $mirror; set CGSHIM_DEBIAN_MIRROR to use another)"
-    fi
-    rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/debootstrap
-    tar --numeric-owner -C "$ROOTFS" -c . |
-        docker import -m "debootstrap --variant=minbase --include=procps,busybox,python3 $SUITE $mirror" \
-            -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
-    rm -rf --one-file-system "$ROOTFS"
-    ROOTFS=""
-    say "base image $BASE_IMAGE built in $(($(date +%s) - t0)) s ($(docker image inspect -f '{{.Size}}' "$BASE_IMAGE" | awk '{ printf "%d MiB", $1 / 1048576 }'))"
-fi
+. scripts/lib/base-image.sh
+ensure_base_image "$BASE_IMAGE" "$SUITE" "$WORK"
 
 # ---------------------------------------------------------------------------------------------
 # 3. The test images, from a context holding only what Dockerfile.test copies
