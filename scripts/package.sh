@@ -101,8 +101,9 @@ COPY libcgshim.so /usr/local/lib/libcgshim.so
 LABEL org.opencontainers.image.title="cgshim" org.opencontainers.image.version="$VERSION"
 ENTRYPOINT ["/usr/local/bin/cgshim"]
 EOF
-    docker build -q -t "$IMAGE" "$WORK/image" >/dev/null || die "docker build of $IMAGE failed"
+    docker build -q -t "$IMAGE" "$WORK/image" >"$WORK/image.log" 2>&1 || { cat "$WORK/image.log"; die "docker build of $IMAGE failed"; }
     docker save -o "$DIST/cgshim-image-$VERSION.tar" "$IMAGE"
+    chmod 644 "$DIST/cgshim-image-$VERSION.tar"
 else
     say "no Docker engine: cgshim-image-$VERSION.tar not built"
     [ $build_only = 1 ] || exit 3
@@ -138,7 +139,8 @@ ensure_base_image "$BASE_IMAGE" bookworm "$WORK"
 say "the .deb in $BASE_IMAGE, in a 256 MiB container"
 cat >"$WORK/deb-check.sh" <<'EOF'
 set -e
-printf '# a line of the site\n/nonexistent/other.so\n' >/etc/ld.so.preload
+# A site entry of its own, without a trailing newline: it must come back byte for byte.
+printf '/lib/x86_64-linux-gnu/libm.so.6' >/etc/ld.so.preload
 cp -p /etc/ld.so.preload /tmp/before
 echo "free-before=$(free -m | awk '/^Mem:/ { print $2 }')"
 dpkg -i /dist/cgshim.deb >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
@@ -152,7 +154,7 @@ echo "show-library=$(cgshim show --json | tr -d ' \n' | grep -o '"via":"/etc/ld.
 dpkg --purge cgshim >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }
 echo "preload-restored=$(cmp -s /etc/ld.so.preload /tmp/before && echo yes || echo no)"
 echo "copy-removed=$(test -e /usr/local/lib/libcgshim.so && echo no || echo yes)"
-echo "command-removed=$(command -v cgshim >/dev/null && echo no || echo yes)"
+echo "command-removed=$(test -e /usr/bin/cgshim && echo no || echo yes)"
 echo "free-after=$(free -m | awk '/^Mem:/ { print $2 }')"
 EOF
 out=$(docker run --rm --name "cgshim-package-$$" --memory 256m --memory-swap 256m \
@@ -209,7 +211,8 @@ FROM $BASE_IMAGE
 COPY --from=$IMAGE /usr/local/lib/libcgshim.so /usr/local/lib/libcgshim.so
 ENV LD_PRELOAD=/usr/local/lib/libcgshim.so
 EOF
-docker build -q -t "cgshim-package-app:$$" "$WORK/app" >/dev/null || bad "image: docker build of the application image failed"
+docker build -q -t "cgshim-package-app:$$" "$WORK/app" >"$WORK/app.log" 2>&1 ||
+    bad "image: docker build of the application image failed: $(cat "$WORK/app.log")"
 eq "image: free -m in the application image with --memory 256m" 256 \
     "$(docker run --rm --memory 256m "cgshim-package-app:$$" free -m | mem_total_mib)"
 # The README's Kubernetes init container: the image's cgshim copies the library into a shared

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this and nothing else):
 #
-#   scripts/test.sh                  every suite: host, docker, vm
+#   scripts/test.sh                  every suite: host, docker, package, vm
 #   scripts/test.sh host             formatting, lints, the release build, then every cargo test
 #                                    (unit, fixture trees, real programs in real cgroups)
 #   scripts/test.sh docker           scripts/docker-test.sh: real containers the engine limits
+#   scripts/test.sh package          scripts/package.sh: the .deb, the tarball and the image, built
+#                                    and proven in containers
 #   scripts/test.sh vm               scripts/vm-test.sh: the real-cgroup tests on cgroup v2 kernels
 #
 # Each suite sets up what it drives first: as root, missing Debian packages are installed in one
@@ -55,15 +57,16 @@ may_skip() { # script
 }
 
 suite_docker() { may_skip scripts/docker-test.sh; }
+suite_package() { may_skip scripts/package.sh; }
 suite_vm() { may_skip scripts/vm-test.sh; }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(host docker vm)
+[ ${#suites[@]} -gt 0 ] || suites=(host docker package vm)
 for s in "${suites[@]}"; do
     case $s in
-        host | docker | vm) ;;
+        host | docker | package | vm) ;;
         *)
-            echo "scripts/test.sh: no suite named $s (host, docker, vm)" >&2
+            echo "scripts/test.sh: no suite named $s (host, docker, package, vm)" >&2
             exit 64
             ;;
     esac
