@@ -25,7 +25,7 @@ programs=(
     mkdir rmdir rm cp mv ln ls chmod stat readlink dirname basename dd sync timeout nproc seq
     mount umount unshare nsenter taskset setpriv swapon swapoff mkswap mkfifo getconf
     date awk paste xargs nm objdump readelf mktemp install tar rsync md5sum
-    free top vmstat ps uptime busybox python3 node java nginx musl-gcc
+    free top vmstat ps uptime busybox python3 node java nginx musl-gcc sar
 )
 # Data directories the programs read at run time.
 data_dirs=(
@@ -35,7 +35,8 @@ data_dirs=(
     /etc/nginx /usr/share/nginx /usr/lib/nginx
     /usr/lib/x86_64-linux-musl /usr/lib/musl
 )
-data_files=(/etc/passwd /etc/group /etc/nsswitch.conf /etc/ld.so.cache /etc/mime.types)
+data_files=(/etc/passwd /etc/group /etc/nsswitch.conf /etc/ld.so.cache /etc/mime.types
+    /usr/lib/sysstat/sadc)
 
 # Adds one path: the chain of symbolic links that leads to it (each link kept as a link), with
 # every directory component made canonical. Prints the final target.
