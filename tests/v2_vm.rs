@@ -775,17 +775,35 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         require_v2();
         let cg = Cgroup::new(None);
         cg.write("cpu.max", "50000 100000");
-        let script = "(while :; do :; done) & b=$!; sleep 1.5; kill $b; wait; cat /proc/uptime; grep '^cpu' /proc/stat; cat /proc/uptime";
-        let out = cg.run(Layout::Host, &["sh", "-c", script]).ok().to_string();
-        let usec = |k: &str| cg.stat("cpu.stat", k) as f64 / 1e6;
-        let (user, system, throttled) = (usec("user_usec"), usec("system_usec"), usec("throttled_usec"));
-        let mut lines = out.lines();
-        let up: f64 = lines
-            .next()
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0.0);
-        let cpu: Vec<f64> = lines
+        // cpu.stat and the uptime are read just before and just after /proc/stat: the served
+        // figures must lie between (an emulated CPU takes a while between two programs).
+        let script = format!(
+            "(while :; do :; done) & b=$!; sleep 1.5; kill $b; wait; cat /proc/uptime; \
+             cat {d}/cpu.stat; echo @; grep '^cpu' /proc/stat; echo @; cat {d}/cpu.stat; cat /proc/uptime",
+            d = cg.dir().display()
+        );
+        let out = cg.run(Layout::Host, &["sh", "-c", &script]).ok().to_string();
+        let parts: Vec<&str> = out.split("@\n").collect();
+        let (head, stat, tail) = (
+            parts.first().copied().unwrap_or(""),
+            parts.get(1).copied().unwrap_or(""),
+            parts.get(2).copied().unwrap_or(""),
+        );
+        let key = |text: &str, k: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k} ")))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map_or(-1.0, |v| v / 1e6)
+        };
+        let uptime = |text: &str, last: bool| -> f64 {
+            let mut it = text.lines().filter(|l| l.split_whitespace().count() == 2 && l.contains('.'));
+            let l = if last { it.last() } else { it.next() };
+            l.and_then(|l| l.split_whitespace().next()).and_then(|w| w.parse().ok()).unwrap_or(0.0)
+        };
+        let (up, up_after) = (uptime(head, false), uptime(tail, true));
+        let used = |t: &str| key(t, "user_usec") + key(t, "system_usec");
+        let cpu: Vec<f64> = stat
+            .lines()
             .next()
             .unwrap_or("")
             .split_whitespace()
@@ -793,21 +811,24 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
             .filter_map(|w| w.parse::<f64>().ok())
             .map(|t| t / 100.0)
             .collect();
-        let rest: Vec<&str> = lines.collect();
-        // The uptime read after /proc/stat (an emulated CPU takes a while between two programs).
-        let up_after: f64 =
-            rest.last().and_then(|l| l.split_whitespace().next()).and_then(|w| w.parse().ok()).unwrap_or(0.0);
-        let per_cpu = rest.len().saturating_sub(1);
+        let per_cpu = stat.lines().count().saturating_sub(1);
         let mut f = Failures::default();
         f.eq("cpuN lines", per_cpu, 1);
         f.check(cpu.len() >= 8, || format!("no aggregate line:\n{out}"));
         if cpu.len() >= 8 {
-            let near = |a: f64, b: f64| (a - b).abs() <= 0.05 + 0.05 * b;
-            f.check(near(cpu[0] + cpu[2], user + system), || {
-                format!("user+system {} s against cpu.stat {} s:\n{out}", cpu[0] + cpu[2], user + system)
+            // Ticks are whole hundredths: allow 0.02 s on each side.
+            let between = |v: f64, lo: f64, hi: f64| v >= lo - 0.02 && v <= hi + 0.02;
+            f.check(between(cpu[0] + cpu[2], used(head), used(tail)), || {
+                format!(
+                    "user+system {} s not between cpu.stat's {} and {} s:\n{out}",
+                    cpu[0] + cpu[2],
+                    used(head),
+                    used(tail)
+                )
             });
-            f.check(throttled > 0.2 && near(cpu[7], throttled.min(up - user - system)), || {
-                format!("steal {} s against throttled_usec {throttled} s:\n{out}", cpu[7])
+            let (t0, t1) = (key(head, "throttled_usec"), key(tail, "throttled_usec"));
+            f.check(t0 > 0.2 && between(cpu[7], t0, t1), || {
+                format!("steal {} s not between throttled_usec {t0} and {t1} s:\n{out}", cpu[7])
             });
             let total: f64 = cpu.iter().sum();
             f.check(total >= up - 0.05 && total <= up_after + 0.05, || {
