@@ -3,6 +3,7 @@
 //! from. A number, once given, keeps its meaning; new ones are added at the end.
 
 use crate::decide::discover::{NotFound, Version};
+use crate::decide::memory::{LimitOrigin, MemoryView};
 
 /// Why the kernel's (the host's) values are given instead of the container's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +134,24 @@ impl Origin {
         match version {
             Version::V1 => Origin::MemoryLimitInBytes,
             Version::V2 => Origin::MemoryMax,
+        }
+    }
+
+    /// The file that set a view's limit.
+    pub fn limit_of(view: &MemoryView) -> Origin {
+        match view.origin {
+            LimitOrigin::Level(_) => Origin::memory_limit(view.version),
+            LimitOrigin::Hierarchical => Origin::HierarchicalMemoryLimit,
+        }
+    }
+
+    /// The file that bounds a view's headroom (MemFree): `memory.high`, the limit file or
+    /// `hierarchical_memory_limit`.
+    pub fn headroom_of(view: &MemoryView) -> Origin {
+        match view.headroom_origin() {
+            (_, true) => Origin::MemoryHigh,
+            (LimitOrigin::Hierarchical, _) => Origin::HierarchicalMemoryLimit,
+            (LimitOrigin::Level(_), _) => Origin::memory_limit(view.version),
         }
     }
 

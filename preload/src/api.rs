@@ -293,22 +293,16 @@ fn memory() -> Memory {
             m.free = view.free;
             m.available = view.available;
             m.limit = view.limit;
-            let version = view.version;
-            (m.limit_source, m.limit_level) = match view.origin {
-                LimitOrigin::Level(i) => {
-                    (Origin::memory_limit(version) as i32, i32::try_from(i).unwrap_or(-1))
-                }
-                LimitOrigin::Hierarchical => (Origin::HierarchicalMemoryLimit as i32, -1),
+            m.limit_source = Origin::limit_of(&view) as i32;
+            m.limit_level = match view.origin {
+                LimitOrigin::Level(i) => i32::try_from(i).unwrap_or(-1),
+                LimitOrigin::Hierarchical => -1,
             };
             m.usage = view.levels.first().and_then(|l| l.usage).unwrap_or(0);
             m.high = view.high().unwrap_or(UNLIMITED);
             m.swap_limit = view.swap_total;
             m.swap_usage = view.swap_total.saturating_sub(view.swap_free);
-            memory_bound = match view.headroom_origin() {
-                (_, true) => Origin::MemoryHigh,
-                (LimitOrigin::Hierarchical, _) => Origin::HierarchicalMemoryLimit,
-                (LimitOrigin::Level(_), _) => Origin::memory_limit(version),
-            };
+            memory_bound = Origin::headroom_of(&view);
         }
         Err(why) => {
             m.reason = why as i32;
