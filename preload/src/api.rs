@@ -17,7 +17,7 @@ use crate::{env, seal, set_errno, stack, sys};
 use cgshim::buf::Buf;
 use cgshim::codes::{Origin, Reason};
 use cgshim::config::Feature;
-use cgshim::decide::discover::{CgroupDir, Version};
+use cgshim::decide::discover::{self, CgroupDir, Version};
 use cgshim::decide::memory::{HostMemory, LimitOrigin};
 use cgshim::decide::rlimit::{self, Binding, Rlimits};
 use cgshim::decide::source::{Source, read_open_file};
@@ -282,6 +282,13 @@ fn memory() -> Memory {
             m.cgroup_path = path_field(cg);
         }),
     };
+    if decision.as_ref().is_err_and(|r| *r == Reason::Unreadable) && m.cgroup_version == 0 {
+        // The limits could not be read, so discovery kept no cgroup: name it anyway.
+        if let Ok(cg) = discover::find(&src, &discover::MEMORY) {
+            m.cgroup_version = version_number(cg.version);
+            m.cgroup_path = path_field(&cg);
+        }
+    }
     let host = host.map(|(h, _)| h);
     m.host_total = host.map_or(0, |h| h.total);
     m.host_available = host.and_then(|h| h.available).unwrap_or(0);

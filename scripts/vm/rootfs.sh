@@ -23,7 +23,7 @@ trap 'rm -f "$list" "$list.sorted" "$list.libs"' EXIT
 programs=(
     sh dash bash cat env true false sleep kill grep sed head tail tr wc cut sort uniq tee id
     mkdir rmdir rm cp mv ln ls chmod stat readlink dirname basename dd sync timeout nproc seq
-    mount umount unshare nsenter taskset setpriv swapon swapoff mkswap mkfifo getconf
+    mount umount unshare nsenter taskset setpriv prlimit swapon swapoff mkswap mkfifo getconf
     date awk paste xargs nm objdump readelf mktemp install tar rsync md5sum
     free top vmstat ps uptime busybox python3 node java nginx musl-gcc
 )
