@@ -149,9 +149,10 @@ fn check_limited(f: &mut Failures, ctx: &str, m: &Map, show: &Map) {
     f.eq(
         &format!("{ctx}: high"),
         num(m, "high", ctx),
-        match get(show, "memory.levels.0.high", ctx) {
-            "null" => UNLIMITED,
-            _ => num_or_unlimited(show, "memory.levels.0.high.bytes", ctx),
+        // v1 has no memory.high (`high` is null); v2's reading has `bytes`, null for `max`.
+        match show.contains_key("memory.levels.0.high.bytes") {
+            true => num_or_unlimited(show, "memory.levels.0.high.bytes", ctx),
+            false => UNLIMITED,
         },
     );
     f.eq(&format!("{ctx}: swap_limit"), num(m, "swap_limit", ctx), num(show, "memory.swap_total", ctx));
