@@ -21,11 +21,11 @@ cd "$(dirname "$0")/.."
 # tests/setup.rs checks that every program a test looks for is in it and that .ci/run keeps none
 # of its own.
 host_needs=(
-    gcc:gcc /usr/include/stdio.h:libc6-dev musl-gcc:musl-tools
+    gcc:gcc /usr/include/stdio.h:libc6-dev musl-gcc:musl-tools pkg-config:pkg-config
     nm:binutils objdump:binutils readelf:binutils
     free:procps vmstat:procps top:procps
     busybox:busybox
-    unshare:util-linux taskset:util-linux setpriv:util-linux mkswap:util-linux swapon:util-linux
+    unshare:util-linux taskset:util-linux setpriv:util-linux mkswap:util-linux swapon:util-linux prlimit:util-linux
     swapoff:util-linux
     /usr/bin/python3:python3 py:psutil:python3-psutil
     node:nodejs java:openjdk-17-jre-headless nginx:nginx-light valgrind:valgrind

@@ -65,6 +65,7 @@ suites=(
     "hardening|cgroup_removed_while_the_process_runs proc_unmounted proc_covered_by_an_empty_tmpfs"
     "v2_vm|--include-ignored"
     "noharm|"
+    "api|"
 )
 if [ -n "${VM_SUITES:-}" ]; then
     picked=()

@@ -25,6 +25,7 @@
 )]
 
 pub mod buf;
+pub mod codes;
 pub mod config;
 pub mod decide;
 pub mod read;

@@ -1227,7 +1227,24 @@ fn install_and_uninstall_restore_the_preload_file_byte_for_byte() {
         if before.is_some() {
             assert_eq!(fs::metadata(&preload).unwrap().permissions().mode() & 0o7777, 0o640, "mode kept");
         }
-        assert_eq!(tree(dir.path()).len(), 2, "no stray files: {:?}", tree(dir.path()));
+        let mut files = tree(dir.path());
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "etc/ld.so.preload",
+                "usr/local/include/cgshim.h",
+                "usr/local/lib/libcgshim.so",
+                "usr/local/lib/pkgconfig/cgshim.pc"
+            ],
+            "the library, the header, cgshim.pc and the preload file, no stray files"
+        );
+        let header = fs::read_to_string(dir.path().join("usr/local/include/cgshim.h")).unwrap();
+        assert_eq!(header, fs::read_to_string(common::workspace().join("include/cgshim.h")).unwrap());
+        let pc = fs::read_to_string(dir.path().join("usr/local/lib/pkgconfig/cgshim.pc")).unwrap();
+        assert!(pc.starts_with("prefix=/usr/local\n"), "{pc}");
+        assert!(pc.contains("\nLibs: -L${libdir} -Wl,-rpath,${libdir} -lcgshim\n"), "{pc}");
+        assert!(pc.contains("\nCflags: -I${includedir}\n"), "{pc}");
         for round in 0..2 {
             let o = run(&["uninstall", "--root", root], &[]);
             assert!(o.status.success(), "{before:?} uninstall round {round}: {}", status_text(&o));
@@ -1253,6 +1270,9 @@ fn install_without_preload_file_and_with_a_prefix() {
     assert!(o.status.success(), "{}", status_text(&o));
     assert!(stdout(&o).contains("ENV LD_PRELOAD=/opt/cg/lib/libcgshim.so"), "{}", stdout(&o));
     assert!(dir.path().join("opt/cg/lib/libcgshim.so").is_file());
+    assert!(dir.path().join("opt/cg/include/cgshim.h").is_file());
+    let pc = fs::read_to_string(dir.path().join("opt/cg/lib/pkgconfig/cgshim.pc")).unwrap();
+    assert!(pc.starts_with("prefix=/opt/cg\n"), "{pc}");
     assert_eq!(fs::read_to_string(dir.path().join("etc/ld.so.preload")).unwrap(), "/keep.so\n");
     let o = run(&install_args(root, &["--prefix", "/opt/cg", "--preload-file", "--lib", &lib]), &[]);
     assert!(o.status.success(), "{}", status_text(&o));
@@ -1267,6 +1287,8 @@ fn install_without_preload_file_and_with_a_prefix() {
     assert!(o.status.success(), "{}", status_text(&o));
     assert_eq!(fs::read_to_string(dir.path().join("etc/ld.so.preload")).unwrap(), "/keep.so\n");
     assert!(!dir.path().join("opt/cg/lib/libcgshim.so").exists());
+    assert!(!dir.path().join("opt/cg/include/cgshim.h").exists());
+    assert!(!dir.path().join("opt/cg/lib/pkgconfig/cgshim.pc").exists());
 
     for bad in [&["--prefix", "relative/dir"][..], &["--prefix", "/with space"], &["--prefix", "/a/../b"]] {
         let o = run(&install_args(root, bad), &[]);

@@ -767,7 +767,15 @@ fn node_install_script_layout_starts_containers() {
     f.eq(
         "installed library",
         files_in(&host.path().join("usr/local/lib")).join(" "),
-        "libcgshim.so".to_string(),
+        "libcgshim.so pkgconfig".to_string(),
+    );
+    f.eq(
+        "the C API's files",
+        (
+            files_in(&host.path().join("usr/local/include")).join(" "),
+            files_in(&host.path().join("usr/local/lib/pkgconfig")).join(" "),
+        ),
+        ("cgshim.h".to_string(), "cgshim.pc".to_string()),
     );
     f.eq("cgshim-runtime", fs::read_link(bin.join("cgshim-runtime")).ok(), Some(PathBuf::from("cgshim")));
     let b = bundle(&["/probe"], &unique("cg"));

@@ -104,6 +104,114 @@ fn every_promised_hook_is_exported() {
     assert!(missing.is_empty(), "hooks not exported by libcgshim.so: {missing:?}");
 }
 
+/// The functions `include/cgshim.h` declares: `int cgshim_memory(struct cgshim_memory *m);` →
+/// `cgshim_memory`.
+fn header_functions() -> BTreeSet<String> {
+    let p = common::workspace().join("include/cgshim.h");
+    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    text.lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with('/') && l.ends_with(");"))
+        .filter_map(|l| {
+            let name = l.split('(').next()?.rsplit([' ', '*']).next()?;
+            name.starts_with("cgshim_").then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_header_declares_exactly_the_exported_api() {
+    let declared = header_functions();
+    assert!(declared.contains("cgshim_memory"), "no declarations found in cgshim.h: {declared:?}");
+    let api = |set: BTreeSet<String>| -> BTreeSet<String> {
+        set.into_iter().filter(|n| n.starts_with("cgshim_")).collect()
+    };
+    assert_eq!(declared, api(inventory()), "cgshim.h vs the cgshim_* entries of preload/symbols.txt");
+    assert_eq!(
+        declared,
+        api(exported_functions()),
+        "cgshim.h vs the cgshim_* functions libcgshim.so exports"
+    );
+}
+
+/// The fields of a C struct in the header: `uint64_t total;` → ("u64", "total").
+fn c_fields(header: &str, name: &str) -> Vec<(String, String)> {
+    let body =
+        header.split(&format!("struct {name} {{\n")).nth(1).unwrap_or_else(|| panic!("no struct {name}"));
+    let body = &body[..body.find("\n};").unwrap()];
+    body.lines()
+        .map(str::trim)
+        .filter(|l| ["uint32_t ", "int32_t ", "uint64_t ", "char "].iter().any(|t| l.starts_with(t)))
+        .filter_map(|l| l.split_once(';').map(|(decl, _)| decl.trim()))
+        .map(|decl| {
+            let (ty, field) = decl.split_once(' ').unwrap();
+            let ty = match ty {
+                "uint32_t" => "u32".to_string(),
+                "int32_t" => "i32".to_string(),
+                "uint64_t" => "u64".to_string(),
+                "char" => "u8".to_string(),
+                other => panic!("struct {name}: unexpected C type {other}"),
+            };
+            match field.split_once('[') {
+                Some((f, n)) => (format!("[{ty}; {}]", n.trim_end_matches(']')), f.to_string()),
+                None => (ty, field.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The fields of a `#[repr(C)]` Rust struct in preload/src/api.rs: `total: u64,` → ("u64",
+/// "total"), with the constants the header spells as macros.
+fn rust_fields(source: &str, name: &str) -> Vec<(String, String)> {
+    let body = source
+        .split(&format!("#[repr(C)]\nstruct {name} {{\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no struct {name}"));
+    let body = &body[..body.find("\n}").unwrap()];
+    body.lines()
+        .filter_map(|l| l.trim().strip_suffix(',').and_then(|d| d.split_once(": ")))
+        .map(|(f, ty)| {
+            (
+                ty.replace("PATH_SIZE", "CGSHIM_PATH_SIZE").replace("CPU_WORDS", "CGSHIM_CPU_WORDS"),
+                f.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_header_structs_are_the_librarys() {
+    let header = fs::read_to_string(common::workspace().join("include/cgshim.h")).unwrap();
+    let source = fs::read_to_string(common::workspace().join("preload/src/api.rs")).unwrap();
+    for (c, rust) in [("cgshim_memory", "Memory"), ("cgshim_cpus", "Cpus")] {
+        let c_side = c_fields(&header, c);
+        assert!(c_side.len() > 10, "struct {c}: only {c_side:?}");
+        assert_eq!(
+            c_side,
+            rust_fields(&source, rust),
+            "struct {c} in cgshim.h vs {rust} in preload/src/api.rs"
+        );
+    }
+    for (c_macro, rust_const) in [
+        ("CGSHIM_PATH_SIZE", "PATH_SIZE"),
+        ("CGSHIM_CPU_WORDS", "CPU_WORDS"),
+        ("CGSHIM_MEMORY_VERSION", "MEMORY_VERSION"),
+        ("CGSHIM_CPUS_VERSION", "CPUS_VERSION"),
+    ] {
+        let c_value = header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define {c_macro} ")))
+            .unwrap_or_else(|| panic!("cgshim.h defines no {c_macro}"))
+            .trim();
+        let rust_value = source
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("const {rust_const}: ")))
+            .and_then(|l| l.split_once("= "))
+            .map(|(_, v)| v.trim_end_matches(';'))
+            .unwrap_or_else(|| panic!("preload/src/api.rs has no const {rust_const}"));
+        assert_eq!(c_value, rust_value, "{c_macro} vs {rust_const}");
+    }
+}
+
 /// Parses "GLIBC_2.34" → (2, 34, 0).
 fn glibc_version(tok: &str) -> Option<(u32, u32, u32)> {
     let v = tok.strip_prefix("GLIBC_")?;

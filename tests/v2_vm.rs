@@ -1324,6 +1324,16 @@ fn guest_programs_compile() {
             });
         }
     }
+    // The C API's programs, built with pkg-config against an installed prefix.
+    for p in [
+        common::api_program("api_probe", false),
+        common::api_program("api_probe", true),
+        common::api_readme_program(),
+    ] {
+        f.check(fs::read(&p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false), || {
+            format!("{} is not an ELF file", p.display())
+        });
+    }
     if common::have_program("musl-gcc") {
         // The programs the suites also run as musl builds.
         for stem in ["musl_meminfo", "noharm"] {

@@ -1,5 +1,7 @@
-//! `cgshim install` and `cgshim uninstall`: put `libcgshim.so` into `PREFIX/lib/` and, on
-//! request, one line into `/etc/ld.so.preload`; take exactly those away again. Both work on the
+//! `cgshim install` and `cgshim uninstall`: put `libcgshim.so` into `PREFIX/lib/`, with the C
+//! API's header (`PREFIX/include/cgshim.h`) and pkg-config file (`PREFIX/lib/pkgconfig/cgshim.pc`)
+//! for programs that ask the library directly, and, on request, one line into
+//! `/etc/ld.so.preload`; take exactly those away again. Both work on the
 //! live system or on a directory tree (`--root`, an image being built), need no daemon and run
 //! in a Dockerfile `RUN`.
 //!
@@ -17,6 +19,25 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const PRELOAD_FILE: &str = "etc/ld.so.preload";
+
+/// The C API's header, as built into this command.
+const HEADER: &str = include_str!("../../include/cgshim.h");
+
+/// `cgshim.pc` for an install at `prefix` (as programs inside the root see it). The run path
+/// lets a program linked with `-lcgshim` find the library where it was installed, without
+/// `ldconfig`.
+fn pkg_config(prefix: &Path) -> String {
+    format!(
+        "prefix={}\nlibdir=${{prefix}}/lib\nincludedir=${{prefix}}/include\n\n\
+         Name: cgshim\n\
+         Description: The memory and CPUs this process may use, asked of libcgshim.so\n\
+         Version: {}\n\
+         Libs: -L${{libdir}} -Wl,-rpath,${{libdir}} -lcgshim\n\
+         Cflags: -I${{includedir}}\n",
+        prefix.display(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
 
 /// A failed command: the message and the exit code (2 for usage, 1 otherwise).
 pub struct Failure(pub String, pub u8);
@@ -47,6 +68,11 @@ struct Layout {
     /// The same file from here.
     library: PathBuf,
     preload: PathBuf,
+    /// The prefix as programs inside the root see it.
+    prefix: PathBuf,
+    /// The development files from here: (path inside the root, path from here).
+    header: (PathBuf, PathBuf),
+    pkg_config: (PathBuf, PathBuf),
 }
 
 /// `inside` under `root` (`/` leaves it unchanged).
@@ -64,11 +90,16 @@ fn layout(prefix: &Path, root: &Path) -> Result<Layout, Failure> {
     let prefix: PathBuf = prefix.components().filter(|c| !matches!(c, Component::CurDir)).collect();
     let inside = prefix.join("lib").join(library::LIB_NAME);
     library::check_entry(&inside).or_else(|e| usage(format!("--prefix: {e}")))?;
+    let header = prefix.join("include").join("cgshim.h");
+    let pc = prefix.join("lib").join("pkgconfig").join("cgshim.pc");
     Ok(Layout {
         root: root.to_path_buf(),
         library: under(root, &inside),
         preload: under(root, Path::new(PRELOAD_FILE)),
         inside,
+        header: (header.clone(), under(root, &header)),
+        pkg_config: (pc.clone(), under(root, &pc)),
+        prefix,
     })
 }
 
@@ -349,6 +380,8 @@ pub fn install(opts: &InstallOptions) -> Result<(), Failure> {
         println!("installed {inside}{}", root_note(&l));
     }
 
+    install_development_files(&l)?;
+
     if !opts.preload_file {
         println!(
             "to preload it: ENV LD_PRELOAD={inside} (Dockerfile), `cgshim install --preload-file`, \
@@ -366,6 +399,26 @@ pub fn install(opts: &InstallOptions) -> Result<(), Failure> {
             replace(&l.preload, &text)?;
             println!("added {inside} to {}", preload_name(&l));
         }
+    }
+    Ok(())
+}
+
+/// The header and `cgshim.pc` (mode 0644), each replaced atomically unless already in place.
+fn install_development_files(l: &Layout) -> Result<(), Failure> {
+    let pc = pkg_config(&l.prefix);
+    for ((inside, path), bytes) in [(&l.header, HEADER.as_bytes()), (&l.pkg_config, pc.as_bytes())] {
+        let inside = inside.display();
+        let same = fs::read(path).is_ok_and(|old| old == bytes)
+            && fs::metadata(path).is_ok_and(|m| m.mode() & 0o7777 == 0o644);
+        if same {
+            println!("{inside} is already installed");
+            continue;
+        }
+        let dir = path.parent().unwrap_or(&l.root);
+        fs::create_dir_all(dir).or_else(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        let tmp = write_temp(path, bytes, 0o644)?;
+        commit(&tmp, path)?;
+        println!("installed {inside}{}", root_note(l));
     }
     Ok(())
 }
@@ -408,6 +461,19 @@ pub fn uninstall(prefix: &Path, root: &Path) -> Result<(), Failure> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return fail(format!("cannot remove {}: {e}", l.library.display())),
+    }
+    for (inside, path) in [&l.header, &l.pkg_config] {
+        match fs::remove_file(path) {
+            Ok(()) => {
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir);
+                }
+                println!("removed {}{}", inside.display(), root_note(&l));
+                did = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return fail(format!("cannot remove {}: {e}", path.display())),
+        }
     }
     if !did {
         println!("nothing to remove: {inside} is not installed{}", root_note(&l));

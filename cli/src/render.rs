@@ -1,7 +1,9 @@
 //! `cgshim show`: the report as one JSON object (schema in docs/cli.md) or as text for people.
 
 use crate::json::Json;
-use crate::report::{Cgroup, CpuReport, MemLevel, MemoryReport, Reading, Reason, Report, UptimeReport};
+use crate::report::{
+    Cgroup, CpuReport, MemLevel, MemoryReport, Reading, Reason, Report, RlimitReport, SoftHard, UptimeReport,
+};
 use cgshim::config::Feature;
 use cgshim::decide::discover::NotFound;
 use cgshim::read::cpulist::CpuSet;
@@ -109,6 +111,22 @@ fn memory_json(m: &MemoryReport) -> Json {
                 ("SwapTotal", Json::opt(host.map(|h| h.swap_total), Json::Num)),
             ]),
         ),
+    ])
+}
+
+fn rlimits_json(r: &RlimitReport) -> Json {
+    let limit = |l: Option<SoftHard>| {
+        Json::opt(l, |l| {
+            Json::Obj(vec![("soft", Json::opt(l.soft, Json::Num)), ("hard", Json::opt(l.hard, Json::Num))])
+        })
+    };
+    Json::Obj(vec![
+        ("RLIMIT_AS", limit(r.address_space)),
+        ("RLIMIT_DATA", limit(r.data)),
+        ("vm_size", Json::opt(r.vm_size, Json::Num)),
+        ("vm_data", Json::opt(r.vm_data, Json::Num)),
+        ("binding", Json::str(r.binding.name())),
+        ("room", Json::Num(r.room)),
     ])
 }
 
@@ -241,6 +259,7 @@ pub fn json(r: &Report) -> String {
         ("root", Json::Str(r.root.as_ref().map_or("/".into(), |p| p.display().to_string()))),
         ("config", config),
         ("memory", memory_json(&r.memory)),
+        ("rlimits", rlimits_json(&r.rlimits)),
         ("meminfo_kB", meminfo_json(r)),
         ("sysinfo", sysinfo),
         ("sysconf", sysconf),
@@ -407,6 +426,22 @@ fn memory_text(out: &mut String, r: &Report) {
     }
 }
 
+fn rlimits_text(out: &mut String, r: &RlimitReport) {
+    out.push_str("Rlimits (this process's; the programs it starts inherit them)\n");
+    for (name, limit, used) in [
+        ("RLIMIT_AS", r.address_space, r.vm_size.map(|u| format!("in use {} (VmSize)", bytes(u)))),
+        ("RLIMIT_DATA", r.data, r.vm_data.map(|u| format!("in use {} (data and stack)", bytes(u)))),
+    ] {
+        let value = |v: Option<u64>| v.map_or("unlimited".to_string(), bytes);
+        let limit = match limit {
+            Some(l) => format!("{}, hard {}", value(l.soft), value(l.hard)),
+            None => "(unreadable)".into(),
+        };
+        let _ = writeln!(out, "  {name:<13} {limit}{}", used.map(|u| format!("; {u}")).unwrap_or_default());
+    }
+    let _ = writeln!(out, "  binds first   {}, with {} left", r.binding.name(), bytes(r.room));
+}
+
 fn cpu_text(out: &mut String, c: &CpuReport) {
     out.push_str("CPUs\n");
     cgroup_text(out, &c.cgroup, "cpu controller");
@@ -469,6 +504,8 @@ pub fn text_report(r: &Report) -> String {
         r.root.as_ref().map(|p| format!(" (kernel files read under {})", p.display())).unwrap_or_default()
     );
     memory_text(&mut out, r);
+    out.push('\n');
+    rlimits_text(&mut out, &r.rlimits);
     out.push('\n');
     cpu_text(&mut out, &r.cpu);
     out.push('\n');

@@ -9,12 +9,13 @@
 
 use crate::raw;
 use cgshim::buf::Buf;
+use cgshim::codes::{Origin, Reason as Code};
 use cgshim::config::{Config, Feature};
 use cgshim::decide::cpu::{self, CPU, Quota};
 use cgshim::decide::discover::{self, CgroupDir, Controller, Layout, MEMORY, NotFound, Version, join};
 use cgshim::decide::memory::{self, HostMemory, LimitOrigin, Limits, MemoryView, NoView, Samples};
 use cgshim::decide::source::{Source, read_file};
-use cgshim::decide::{tasks, uptime};
+use cgshim::decide::{rlimit, tasks, uptime};
 use cgshim::read::cpulist::CpuSet;
 use cgshim::read::lines::trim;
 use cgshim::read::number::{parse_limit, parse_u64};
@@ -34,18 +35,11 @@ impl Reason {
     }
 
     pub fn not_found(why: NotFound, what: &str) -> Reason {
-        let code = match why {
-            NotFound::NoSelfCgroup => "no-self-cgroup",
-            NotFound::NotInHierarchy => "not-in-hierarchy",
-            NotFound::NoMountinfo => "no-mountinfo",
-            NotFound::NoMount => "no-mount",
-            NotFound::NoDirectory => "no-directory",
-        };
-        Reason::new(code, format!("{what}: {}", why.describe()))
+        Reason::new(Code::from(why).name(), format!("{what}: {}", why.describe()))
     }
 
     fn disabled(feature: Feature) -> Reason {
-        Reason::new("disabled", format!("switched off by CGSHIM_DISABLE ({})", feature.name()))
+        Reason::new(Code::Disabled.name(), format!("switched off by CGSHIM_DISABLE ({})", feature.name()))
     }
 }
 
@@ -212,7 +206,7 @@ fn decide_view<S: Source>(
     levels: &[MemLevel],
 ) -> (Result<MemoryView, Reason>, Option<Samples>) {
     let Some(host) = host else {
-        return (Err(Reason::new("no-host-memory", "the host's total memory is unknown")), None);
+        return (Err(Reason::new(Code::NoHostMemory.name(), "the host's total memory is unknown")), None);
     };
     let dir = String::from_utf8_lossy(cg.dir.as_bytes()).into_owned();
     let unreadable = |what: &str| {
@@ -226,7 +220,7 @@ fn decide_view<S: Source>(
             })
             .or_else(|| levels.iter().filter(|l| l.present).find_map(|l| l.usage.fault(false)))
             .unwrap_or_else(|| format!("a {what} file of {dir} or an ancestor could not be read or parsed"));
-        Reason::new("unreadable", fault)
+        Reason::new(Code::Unreadable.name(), fault)
     };
     let limits = match limits {
         Ok(l) => l,
@@ -245,7 +239,7 @@ fn decide_view<S: Source>(
 
 fn unlimited(host: &HostMemory, dir: &str) -> Reason {
     Reason::new(
-        "unlimited",
+        Code::Unlimited.name(),
         format!(
             "no memory limit below the host's memory ({} bytes) on {dir} or its visible ancestors: \
              the host's values are the right answer",
@@ -348,7 +342,7 @@ pub fn served_meminfo(
     if host_text.len() > HOST_TEXT_MAX {
         return (
             host_text.to_vec(),
-            Some(Reason::new("host-file-too-large", "the host's /proc/meminfo is larger than 8 KiB")),
+            Some(Reason::new(Code::HostFileTooLarge.name(), "the host's /proc/meminfo is larger than 8 KiB")),
         );
     }
     let view = match view {
@@ -436,7 +430,7 @@ pub fn cpu<S: Source>(src: &S, affinity: Option<CpuSet>) -> CpuReport {
                             }),
                         })
                         .unwrap_or_else(|| "a CPU quota file could not be parsed".into());
-                    Err(Reason::new("unreadable", fault))
+                    Err(Reason::new(Code::Unreadable.name(), fault))
                 }
             }
         }
@@ -444,7 +438,7 @@ pub fn cpu<S: Source>(src: &S, affinity: Option<CpuSet>) -> CpuReport {
     let seed = found.as_ref().map_or(0, |cg| cpu::seed(src.dir_identity(cg.dir.as_bytes())));
     let set = match (&quota, affinity) {
         (Err(why), _) => Err(why.clone()),
-        (Ok(_), None) => Err(Reason::new("no-affinity", "the affinity mask could not be read")),
+        (Ok(_), None) => Err(Reason::new(Code::NoAffinity.name(), "the affinity mask could not be read")),
         (Ok(q), Some(aff)) => Ok(cpu::shown(&aff, q.map(|(q, _)| q), seed)),
     };
     CpuReport { cgroup, levels, quota, affinity, seed, set }
@@ -540,6 +534,58 @@ pub fn tasks<S: Source>(src: &S) -> TasksReport {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rlimits
+// ---------------------------------------------------------------------------------------------
+
+/// A soft and a hard limit in bytes (`None`: `RLIM_INFINITY`).
+#[derive(Clone, Copy, Debug)]
+pub struct SoftHard {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+/// `RLIMIT_AS` and `RLIMIT_DATA` of this process (which the programs it starts inherit), what
+/// it uses of them, and which bound a growing process meets first.
+pub struct RlimitReport {
+    pub address_space: Option<SoftHard>,
+    pub data: Option<SoftHard>,
+    pub vm_size: Option<u64>,
+    pub vm_data: Option<u64>,
+    /// The bound met first: the memory's file (or `host`), `RLIMIT_AS` or `RLIMIT_DATA`.
+    pub binding: Origin,
+    /// The room left under it, in bytes.
+    pub room: u64,
+}
+
+/// The rlimit part of the report: the memory's room is `MemAvailable` as served in
+/// `/proc/meminfo` (the container's when that file is, else the host's).
+pub fn rlimits(live: &Live, memory: &MemoryReport, meminfo_virtualized: bool) -> RlimitReport {
+    let (available, bound) = match (&memory.view, meminfo_virtualized) {
+        (Ok(view), true) => (view.available, Origin::headroom_of(view)),
+        _ => (memory.host.and_then(|h| h.available).unwrap_or(0), Origin::Host),
+    };
+    let r = rlimit::Rlimits {
+        address_space: live.rlimit_as.and_then(|l| l.soft),
+        data: live.rlimit_data.and_then(|l| l.soft),
+        vm_size: live.statm.map(|s| s.0),
+        vm_data: live.statm.map(|s| s.1),
+    };
+    let (binding, room) = rlimit::binding(available, &r);
+    RlimitReport {
+        address_space: live.rlimit_as,
+        data: live.rlimit_data,
+        vm_size: r.vm_size,
+        vm_data: r.vm_data,
+        binding: match binding {
+            rlimit::Binding::Memory => bound,
+            rlimit::Binding::AddressSpace => Origin::RlimitAs,
+            rlimit::Binding::Data => Origin::RlimitData,
+        },
+        room,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The whole report
 // ---------------------------------------------------------------------------------------------
 
@@ -578,6 +624,7 @@ pub struct Report {
     pub env: Env,
     pub config: Config,
     pub memory: MemoryReport,
+    pub rlimits: RlimitReport,
     pub meminfo: Option<(Vec<u8>, Option<Reason>)>,
     pub cpu: CpuReport,
     pub uptime: UptimeReport,
@@ -602,6 +649,10 @@ pub struct Live {
     pub online: Option<CpuSet>,
     /// What holds a stdio stream's served content (`None`: streams read the host's files).
     pub streams: Option<&'static str>,
+    pub rlimit_as: Option<SoftHard>,
+    pub rlimit_data: Option<SoftHard>,
+    /// `/proc/self/statm`: (size, data + stack) in bytes.
+    pub statm: Option<(u64, u64)>,
 }
 
 impl Live {
@@ -614,8 +665,22 @@ impl Live {
             page_size: raw::auxval(libc::AT_PAGESZ, 4096),
             online: raw::read_all(b"/sys/devices/system/cpu/online").and_then(|t| CpuSet::parse_list(&t)),
             streams: raw::stream_backing(),
+            rlimit_as: rlimit_of(libc::RLIMIT_AS),
+            rlimit_data: rlimit_of(libc::RLIMIT_DATA),
+            statm: raw::read_all(b"/proc/self/statm")
+                .and_then(|t| rlimit::parse_statm(&t, raw::auxval(libc::AT_PAGESZ, 4096))),
         }
     }
+}
+
+fn rlimit_of(resource: libc::__rlimit_resource_t) -> Option<SoftHard> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid, writable struct rlimit.
+    if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
+        return None;
+    }
+    let bytes = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
+    Some(SoftHard { soft: bytes(r.rlim_cur), hard: bytes(r.rlim_max) })
 }
 
 fn sysinfo_host(info: &libc::sysinfo) -> HostMemory {
@@ -706,6 +771,7 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
     let tasks = tasks(src);
     let streams = live.streams.ok_or_else(no_stream_backing);
     let meminfo = host_meminfo.as_deref().map(|t| served_meminfo(t, &memory.view, &config));
+    let rlimits = rlimits(&live, &memory, matches!(meminfo, Some((_, None))));
 
     let gate = |feature: Feature, result: Result<(), Reason>| {
         if !config.enabled(feature) { Err(Reason::disabled(feature)) } else { result }
@@ -816,6 +882,7 @@ pub fn gather<S: Source>(src: &S, root: Option<PathBuf>, env: Env, live: Live) -
         env,
         config,
         memory,
+        rlimits,
         meminfo,
         cpu,
         uptime,

@@ -2,7 +2,8 @@
 # Puts cgshim and libcgshim.so under HOST/usr/local (HOST: where the node's / is mounted, /host
 # in daemonset.yaml), each file replaced atomically by a rename, so that running containers keep
 # the library they mounted and a runtime call never finds half a binary:
-#   HOST/usr/local/lib/libcgshim.so                       (cgshim install: proven to load first)
+#   HOST/usr/local/lib/libcgshim.so                       (cgshim install: proven to load first,
+#                                                          with include/cgshim.h and lib/pkgconfig/cgshim.pc)
 #   HOST/usr/local/bin/cgshim
 #   HOST/usr/local/bin/cgshim-runtime -> cgshim           (runc behind it)
 #   HOST/usr/local/bin/cgshim-runtime-crun -> cgshim      (crun behind it)

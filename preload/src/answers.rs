@@ -11,6 +11,7 @@ use crate::kernel::Kind;
 use crate::source::RawSource;
 use crate::{log, sys};
 use cgshim::buf::{Buf, Sink};
+use cgshim::codes::Reason;
 use cgshim::decide::cputime::{self, FIELDS, PerCpu, Usage};
 use cgshim::decide::discover::{self, CgroupDir, MEMORY};
 use cgshim::decide::discover::{Controller, Version, join};
@@ -72,13 +73,24 @@ pub fn host_from(info: &libc::sysinfo) -> HostMemory {
 
 /// The container's memory view, or `None` (with the reason in the debug log) to pass through.
 pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
-    let (cg, limits) = match snapshot(src)? {
+    memory_decision(src, host, &mut |_| {}).ok()
+}
+
+/// [`memory_view`] with the reason for the host's values, and the cgroup found (given to
+/// `found` whenever discovery found one, also when the view is the host's).
+pub fn memory_decision(
+    src: &RawSource,
+    host: HostMemory,
+    found: &mut dyn FnMut(&CgroupDir),
+) -> Result<MemoryView, Reason> {
+    let (cg, limits) = match snapshot(src).ok_or(Reason::Unreadable)? {
         Snapshot::Found { cg, limits } => (cg, limits),
         Snapshot::NotFound(why) => {
             log::say(&[b"memory: host values (", why.describe().as_bytes(), b")"]);
-            return None;
+            return Err(why.into());
         }
     };
+    found(&cg);
     let samples = if !memory::is_limited(&limits, &host) {
         Err(NoView::Unlimited)
     } else if let Some(s) = cache::samples(false).filter(|_| !src.rooted()) {
@@ -118,7 +130,7 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
                     log::num(view.free).as_bytes(),
                 ]);
             }
-            Some(view)
+            Ok(view)
         }
         Err(NoView::Unlimited) => {
             log::say(&[
@@ -126,14 +138,14 @@ pub fn memory_view(src: &RawSource, host: HostMemory) -> Option<MemoryView> {
                 cg.dir.as_bytes(),
                 b")",
             ]);
-            None
+            Err(Reason::Unlimited)
         }
         Err(NoView::Unreadable) => {
             if !src.transient() {
                 cache::clear_discovery();
             }
             log::say(&[b"memory: host values (unreadable usage in ", cg.dir.as_bytes(), b")"]);
-            None
+            Err(Reason::Unreadable)
         }
     }
 }
@@ -468,6 +480,22 @@ pub fn cpu_set(src: &RawSource) -> Option<CpuSet> {
     let affinity = sys::affinity()?;
     let (quota, seed) = cpu_quota(src)?;
     Some(cpu::shown(&affinity, quota, seed))
+}
+
+/// The CPU view for the affinity mask `affinity`: the shown set, the tightest quota and the
+/// version of the cpu controller's cgroup (given to `found` when one was found). `None` when a
+/// quota file does not parse (the kernel's CPUs are served).
+pub fn cpu_view(
+    src: &RawSource,
+    affinity: &CpuSet,
+    found: impl FnOnce(&CgroupDir),
+) -> Option<(CpuSet, Option<cpu::Quota>, Option<Version>)> {
+    let (quota, seed) = cpu_quota(src)?;
+    let cg = controller_dir(src, &cpu::CPU, cache::Dirs::Cpu);
+    if let Some(cg) = &cg {
+        found(cg);
+    }
+    Some((cpu::shown(affinity, quota, seed), quota, cg.map(|c| c.version)))
 }
 
 /// The shown set of another affinity mask of the caller's (a thread's, as

@@ -13,6 +13,7 @@
 #![allow(clippy::missing_safety_doc)] // The exported functions have their libc contracts.
 
 mod answers;
+mod api;
 mod cache;
 mod content;
 mod env;

@@ -39,6 +39,11 @@ impl RawSource {
         Self { root, kernel_only: root.is_none() && crate::env::secure(), transient: Cell::new(false) }
     }
 
+    /// A source for the live files of this process (never under the test root).
+    pub fn live() -> Self {
+        Self { root: None, kernel_only: false, transient: Cell::new(false) }
+    }
+
     /// Whether kernel paths are read under a test root instead of `/`.
     pub fn rooted(&self) -> bool {
         self.root.is_some()

@@ -212,14 +212,18 @@ pub fn affinity() -> Option<cgshim::read::cpulist::CpuSet> {
     (set.count() > 0).then_some(set)
 }
 
-/// The soft and hard `RLIMIT_NOFILE`.
-fn nofile() -> Option<libc::rlimit> {
+/// The soft and hard limit of `resource` (`RLIMIT_*`) of the calling process.
+pub fn rlimit(resource: c_int) -> Option<libc::rlimit> {
     let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: a null new limit and a writable old one.
-    let r = unsafe {
-        syscall4(nr::PRLIMIT64, 0, libc::RLIMIT_NOFILE as i64, 0, &mut old as *mut libc::rlimit as i64)
-    };
+    let r =
+        unsafe { syscall4(nr::PRLIMIT64, 0, i64::from(resource), 0, &mut old as *mut libc::rlimit as i64) };
     (r == 0).then_some(old)
+}
+
+/// The soft and hard `RLIMIT_NOFILE`.
+fn nofile() -> Option<libc::rlimit> {
+    rlimit(libc::RLIMIT_NOFILE as c_int)
 }
 
 fn set_nofile(limit: &libc::rlimit) -> bool {

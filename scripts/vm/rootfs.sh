@@ -23,8 +23,8 @@ trap 'rm -f "$list" "$list.sorted" "$list.libs"' EXIT
 programs=(
     sh dash bash cat env true false sleep kill grep sed head tail tr wc cut sort uniq tee id
     mkdir rmdir rm cp mv ln ls chmod stat readlink dirname basename dd sync timeout nproc seq
-    mount umount unshare nsenter taskset setpriv swapon swapoff mkswap mkfifo getconf
-    date awk paste xargs nm objdump readelf mktemp install tar rsync md5sum
+    mount umount unshare nsenter taskset setpriv prlimit swapon swapoff mkswap mkfifo getconf
+    date awk paste xargs nm objdump readelf mktemp install tar rsync md5sum pkg-config
     free top vmstat ps uptime busybox python3 node java nginx musl-gcc sar
 )
 # Data directories the programs read at run time.
@@ -99,11 +99,14 @@ for d in "${data_dirs[@]}"; do add_tree "$d"; done
 for f in "${data_files[@]}"; do add "$f"; done
 # The merged-/usr links and the loader.
 for l in /bin /sbin /lib /lib64 /lib/ld-musl-x86_64.so.1 /lib64/ld-linux-x86-64.so.2; do add "$l"; done
-# The workspace: library, command, C sources (the tests compare their mtimes with the compiled
-# programs), fixtures, and whatever the caller adds (test binaries, compiled C programs).
+# The workspace: library, command, C sources and the API's header (the tests compare their
+# mtimes with the compiled programs), fixtures, and whatever the caller adds (test binaries, compiled C programs).
 add "$ws/target/release/libcgshim.so"
 add "$ws/target/release/cgshim"
 add_tree "$ws/tests/c"
+# The C API's header and the README, whose examples the API tests run.
+add_tree "$ws/include"
+add "$ws/README.md"
 add_tree "$ws/tests/fixtures"
 add_tree "$ws/scripts/bench"
 for x in "$@"; do

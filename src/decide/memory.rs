@@ -420,6 +420,39 @@ pub fn stat_value(stat: &MemoryStat, version: Version, key: Key) -> u64 {
 }
 
 impl MemoryView {
+    /// The tightest `memory.high` below the host's memory over the visible levels (v2).
+    pub fn high(&self) -> Option<u64> {
+        self.levels.iter().take(self.level_count).filter_map(|l| l.high).min()
+    }
+
+    /// What bounds the headroom (MemFree): the level whose `min(limit, high) − usage` is the
+    /// smallest (the innermost on a tie), and whether its `memory.high` is that bound;
+    /// `hierarchical_memory_limit` when it set the limit and leaves less room.
+    pub fn headroom_origin(&self) -> (LimitOrigin, bool) {
+        let mut best: Option<(u64, LimitOrigin, bool)> = None;
+        let mut offer = |room: u64, origin: LimitOrigin, high: bool| {
+            if best.is_none_or(|(b, ..)| room < b) {
+                best = Some((room, origin, high));
+            }
+        };
+        for (i, l) in self.levels.iter().take(self.level_count).enumerate() {
+            let (bound, high) = match (l.limit, l.high) {
+                (Some(limit), Some(h)) if h < limit => (h, true),
+                (Some(limit), _) => (limit, false),
+                (None, Some(h)) => (h, true),
+                (None, None) => continue,
+            };
+            if let Some(u) = l.usage {
+                offer(bound.saturating_sub(u), LimitOrigin::Level(i), high);
+            }
+        }
+        if self.origin == LimitOrigin::Hierarchical {
+            let own = self.levels.first().and_then(|l| l.usage).unwrap_or(0);
+            offer(self.limit.saturating_sub(own), LimitOrigin::Hierarchical, false);
+        }
+        best.map_or((self.origin, false), |(_, origin, high)| (origin, high))
+    }
+
     fn stat(&self, key: Key) -> u64 {
         stat_value(&self.stat, self.version, key).min(self.limit)
     }
@@ -603,6 +636,21 @@ mod tests {
         assert!(!v.levels[2].present);
         assert_eq!(v.meminfo_bytes(b"MemTotal"), Some(256 * MIB));
         assert_eq!(v.meminfo_bytes(b"Hugepagesize"), None);
+        // The parent's headroom (56 MiB) is smaller than the own cgroup's (412 MiB).
+        assert_eq!(v.headroom_origin(), (LimitOrigin::Level(1), false));
+        assert_eq!(v.high(), None);
+    }
+
+    #[test]
+    fn memory_high_can_bound_the_headroom() {
+        let src = files(&[
+            ("/cg/a/memory.max", format!("{}\n", 512 * MIB)),
+            ("/cg/a/memory.high", format!("{}\n", 300 * MIB)),
+            ("/cg/a/memory.current", format!("{}\n", 100 * MIB)),
+        ]);
+        let v = read(&src, &cg(Version::V2, "/cg/a", "/cg"), HOST).unwrap();
+        assert_eq!((v.limit, v.free, v.high()), (512 * MIB, 200 * MIB, Some(300 * MIB)));
+        assert_eq!(v.headroom_origin(), (LimitOrigin::Level(0), true));
     }
 
     #[test]
@@ -631,6 +679,7 @@ mod tests {
         let v = read(&src, &cg(Version::V1, "/cg", "/cg"), HOST).unwrap();
         assert_eq!(v.origin, LimitOrigin::Hierarchical);
         assert_eq!((v.limit, v.free, v.available), (256 * MIB, 0, 0));
+        assert_eq!(v.headroom_origin(), (LimitOrigin::Hierarchical, false));
         assert_eq!(v.cached, 256 * MIB);
     }
 

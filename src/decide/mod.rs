@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod cputime;
 pub mod discover;
 pub mod memory;
+pub mod rlimit;
 pub mod snapshot;
 pub mod source;
 pub mod tasks;

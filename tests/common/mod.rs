@@ -170,6 +170,118 @@ pub fn c_shared_library(name: &str, file: &str) -> PathBuf {
     build_with("gcc", name, file, &["-shared", "-fPIC"])
 }
 
+// ---------------------------------------------------------------------------------------------
+// The C API, as a new program uses it
+// ---------------------------------------------------------------------------------------------
+
+/// The prefix `cgshim install --prefix` fills with libcgshim.so, `include/cgshim.h` and
+/// `lib/pkgconfig/cgshim.pc`, inside the C build directory (the VM suite takes that directory
+/// into its guest). Installed once per test binary; a second install changes nothing.
+pub fn api_prefix() -> PathBuf {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let prefix = build_dir().join("api");
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if !*done {
+        let o = Command::new(cgshim_bin())
+            .args(["install", "--prefix"])
+            .arg(&prefix)
+            .arg("--lib")
+            .arg(lib_path())
+            .output()
+            .expect("run cgshim install");
+        assert!(
+            o.status.success(),
+            "cgshim install --prefix {} failed:\n{}{}",
+            prefix.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        *done = true;
+    }
+    prefix
+}
+
+/// `pkg-config ARGS cgshim` against the installed `cgshim.pc`.
+pub fn api_pkg_config(args: &[&str]) -> Vec<String> {
+    let pc_dir = api_prefix().join("lib/pkgconfig");
+    let o = Command::new("pkg-config")
+        .args(args)
+        .arg("cgshim")
+        .env("PKG_CONFIG_PATH", &pc_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pkg-config (is it installed?): {e}"));
+    assert!(o.status.success(), "pkg-config {args:?} cgshim: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// A C program of the API from `src`, built as `out_name` the way its users build it: with
+/// `pkg-config --cflags --libs cgshim` (linked), or with `--cflags` and `-ldl` (`dlopen`,
+/// `-DCGSHIM_DLOPEN`). Rebuilt only when older than its source or the header, so the VM guest,
+/// which has no compiler, finds it ready.
+pub fn api_program_at(src: &Path, out_name: &str, dlopen: bool) -> PathBuf {
+    let prefix = api_prefix();
+    let out = build_dir().join(out_name);
+    let header = workspace().join("include/cgshim.h");
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let (Some(s), Some(h), Some(o)) = (mtime(src), mtime(&header), mtime(&out)) {
+        if o >= s && o >= h {
+            return out;
+        }
+    }
+    let flags = if dlopen { api_pkg_config(&["--cflags"]) } else { api_pkg_config(&["--cflags", "--libs"]) };
+    assert!(
+        flags.iter().any(|f| f == &format!("-I{}", prefix.join("include").display())),
+        "pkg-config gives no -I for the installed header: {flags:?}"
+    );
+    let tmp = build_dir().join(format!(".{out_name}.{}.tmp", std::process::id()));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O1", "-Wall", "-Werror", "-o"]).arg(&tmp).arg(src).args(&flags).arg("-pthread");
+    if dlopen {
+        cmd.args(["-DCGSHIM_DLOPEN", "-ldl"]);
+    }
+    let res = cmd.output().unwrap_or_else(|e| panic!("cannot run gcc: {e}"));
+    assert!(
+        res.status.success(),
+        "gcc {} with {flags:?} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    fs::rename(&tmp, &out).expect("rename compiled program");
+    out
+}
+
+/// `tests/c/api/<name>.c` built with pkg-config, linked or for `dlopen`.
+pub fn api_program(name: &str, dlopen: bool) -> PathBuf {
+    let src = workspace().join("tests/c/api").join(format!("{name}.c"));
+    let out = format!("{name}.{}", if dlopen { "dlopen" } else { "linked" });
+    api_program_at(&src, &out, dlopen)
+}
+
+/// The README's section for developers of new programs.
+const API_SECTION: &str = "### New programs: ask the library";
+
+/// The first fenced block of `lang` in the README's API section.
+pub fn readme_api_example(lang: &str) -> String {
+    let readme = fs::read_to_string(workspace().join("README.md")).expect("read README.md");
+    let section = readme.split(API_SECTION).nth(1).unwrap_or_else(|| panic!("README has no {API_SECTION:?}"));
+    let fence = format!("```{lang}\n");
+    let block =
+        section.split(&fence).nth(1).unwrap_or_else(|| panic!("no ```{lang} block in {API_SECTION:?}"));
+    block.split("```").next().unwrap_or("").to_string()
+}
+
+/// The README's C example, written to the C build directory (only when it changed, so that
+/// its time stays that of the text) and built with pkg-config.
+pub fn api_readme_program() -> PathBuf {
+    let src = build_dir().join("readme_example.c");
+    let text = readme_api_example("c");
+    if fs::read_to_string(&src).ok().as_deref() != Some(text.as_str()) {
+        fs::create_dir_all(build_dir()).expect("create C build dir");
+        fs::write(&src, &text).expect("write the README's C example");
+    }
+    api_program_at(&src, "readme_example", false)
+}
+
 /// Undefined dynamic symbols of a binary (`nm -D --undefined-only`), without versions.
 pub fn imported_symbols(bin: &Path) -> Vec<String> {
     let out = Command::new("nm").arg("-D").arg("--undefined-only").arg(bin).output().expect("run nm");
