@@ -77,15 +77,24 @@ STATIC=$ROOT/target/static/x86_64-unknown-linux-gnu/release/cgshim
 file_says=$(readelf -l "$STATIC" | grep -c 'INTERP' || true)
 [ "$file_says" = 0 ] || die "$STATIC is not statically linked"
 
+# The pkg-config file for /usr, as `cgshim install` writes it.
+rm -rf target/package-stage && mkdir -p target/package-stage
+target/release/cgshim install --root target/package-stage --prefix /usr >"$WORK/stage.log" 2>&1 ||
+    { cat "$WORK/stage.log"; die "staging cgshim.pc failed"; }
+
 say "cgshim_${VERSION}_amd64.deb"
 cargo deb -p cgshim-cli --no-build --output "$DIST/cgshim_${VERSION}_amd64.deb" >"$WORK/deb.log" 2>&1 ||
     { cat "$WORK/deb.log"; die "cargo deb failed"; }
 
 TARNAME=cgshim-$VERSION-x86_64-linux
 say "$TARNAME.tar.gz"
-mkdir -p "$WORK/$TARNAME/bin" "$WORK/$TARNAME/lib"
+mkdir -p "$WORK/$TARNAME/bin" "$WORK/$TARNAME/lib/pkgconfig" "$WORK/$TARNAME/include"
 install -m 755 "$STATIC" "$WORK/$TARNAME/bin/cgshim"
 install -m 644 target/release/libcgshim.so "$WORK/$TARNAME/lib/libcgshim.so"
+install -m 644 include/cgshim.h "$WORK/$TARNAME/include/cgshim.h"
+# Relocatable: the prefix is where the tarball is unpacked.
+sed 's|^prefix=.*|prefix=${pcfiledir}/../..|' target/package-stage/usr/lib/pkgconfig/cgshim.pc \
+    >"$WORK/$TARNAME/lib/pkgconfig/cgshim.pc"
 install -m 644 README.md LICENSE-MIT LICENSE-APACHE "$WORK/$TARNAME/"
 tar -C "$WORK" --owner=0 --group=0 --numeric-owner -czf "$DIST/$TARNAME.tar.gz" "$TARNAME"
 
@@ -147,6 +156,7 @@ dpkg -i /dist/cgshim.deb >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
 echo "installed-enables-nothing=$(cmp -s /etc/ld.so.preload /tmp/before && echo yes || echo no)"
 echo "version=$(cgshim --version)"
 echo "library=$(test -f /usr/lib/libcgshim.so && echo present)"
+echo "api=$(test -f /usr/include/cgshim.h && grep -q '^prefix=/usr$' /usr/lib/pkgconfig/cgshim.pc && echo present)"
 cgshim install --preload-file >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
 echo "line-added=$(grep -c '^/usr/local/lib/libcgshim.so$' /etc/ld.so.preload)"
 echo "free-preloaded=$(free -m | awk '/^Mem:/ { print $2 }')"
@@ -165,6 +175,7 @@ eq ".deb: free -m before installing (the host's)" "$HOST_MIB" "$(kv free-before)
 eq ".deb: installing enables nothing (/etc/ld.so.preload untouched)" yes "$(kv installed-enables-nothing)"
 eq ".deb: cgshim --version" "cgshim $VERSION" "$(kv version)"
 eq ".deb: /usr/lib/libcgshim.so" present "$(kv library)"
+eq ".deb: /usr/include/cgshim.h and /usr/lib/pkgconfig/cgshim.pc (prefix /usr)" present "$(kv api)"
 eq ".deb: cgshim install --preload-file adds one line" 1 "$(kv line-added)"
 eq ".deb: free -m with the library preloaded" 256 "$(kv free-preloaded)"
 eq ".deb: cgshim show names the preloaded library's version" "\"via\":\"/etc/ld.so.preload\",\"version\":\"$VERSION\"" "$(kv show-library)"
@@ -178,7 +189,7 @@ say "the tarball, unpacked in a temporary directory"
 mkdir -p "$WORK/unpack"
 tar -C "$WORK/unpack" -xzf "$DIST/$TARNAME.tar.gz"
 T=$WORK/unpack/$TARNAME
-eq "tarball: contents" "LICENSE-APACHE LICENSE-MIT README.md bin/cgshim lib/libcgshim.so" \
+eq "tarball: contents" "LICENSE-APACHE LICENSE-MIT README.md bin/cgshim include/cgshim.h lib/libcgshim.so lib/pkgconfig/cgshim.pc" \
     "$(cd "$T" && find . -type f | sed 's|^\./||' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
 CG=""
 if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
@@ -194,6 +205,16 @@ if [ -n "$CG" ]; then
     eq "tarball: bin/cgshim exec -- free -m in a 256 MiB cgroup (the library found in ../lib)" 256 "$got"
 else
     bad "tarball: no writable memory cgroup to run cgshim exec in"
+fi
+if command -v pkg-config >/dev/null 2>&1; then
+    printf '#include <cgshim.h>\n#include <stdio.h>\nint main(void) { struct cgshim_memory m = { .size = sizeof m }; return cgshim_memory(&m) != 0; }\n' >"$WORK/api.c"
+    # shellcheck disable=SC2046
+    if gcc -o "$WORK/api" "$WORK/api.c" $(PKG_CONFIG_PATH="$T/lib/pkgconfig" pkg-config --cflags --libs cgshim) 2>"$WORK/cc.log" &&
+        "$WORK/api"; then
+        ok "tarball: a program builds with pkg-config --cflags --libs cgshim from it, and runs"
+    else
+        bad "tarball: building against lib/pkgconfig/cgshim.pc failed: $(cat "$WORK/cc.log")"
+    fi
 fi
 mkdir -p "$WORK/root"
 "$T/bin/cgshim" install --root "$WORK/root" --prefix /opt/cgshim >"$WORK/install.log" 2>&1 || true

@@ -797,7 +797,7 @@ echo "node=$(node -e 'console.log(require("os").cpus().length)')"
         };
         let uptime = |text: &str, last: bool| -> f64 {
             let mut it = text.lines().filter(|l| l.split_whitespace().count() == 2 && l.contains('.'));
-            let l = if last { it.last() } else { it.next() };
+            let l = if last { it.next_back() } else { it.next() };
             l.and_then(|l| l.split_whitespace().next()).and_then(|w| w.parse().ok()).unwrap_or(0.0)
         };
         let (up, up_after) = (uptime(head, false), uptime(tail, true));
