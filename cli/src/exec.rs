@@ -1,6 +1,7 @@
 //! `cgshim exec`: replace this process with the program, `libcgshim.so` first in `LD_PRELOAD`.
 //! Because it is an `execve`, not a child, the exit status, signals, stdio, the process id and
-//! the cgroup are the program's own.
+//! the cgroup are the program's own. A program the library cannot reach (static, Go) is run
+//! under the supervisor instead (`supervise.rs`).
 
 use crate::elf::{self, Reach};
 use crate::library::{self, LibError};
@@ -156,7 +157,16 @@ fn warn(reach: Reach, target: &Path, program: &Path) {
     eprintln!("{text}");
 }
 
-pub fn run(lib: Option<&Path>, command: &[OsString]) -> ExitCode {
+/// When `cgshim exec` supervises the program.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Supervise {
+    /// Static and Go programs.
+    WhenNeeded,
+    Always,
+    Never,
+}
+
+pub fn run(lib: Option<&Path>, mode: Supervise, command: &[OsString]) -> ExitCode {
     let Some((program, args)) = command.split_first() else {
         eprintln!("cgshim: exec needs a PROGRAM to run (see cgshim exec --help)");
         return ExitCode::from(EXIT_USAGE);
@@ -185,10 +195,18 @@ pub fn run(lib: Option<&Path>, command: &[OsString]) -> ExitCode {
             return ExitCode::from(EXIT_NOT_FOUND);
         }
     };
-    if let Some((reach, target)) = unreachable(&path) {
+    let preload = preload_value(&lib, std::env::var_os("LD_PRELOAD").as_deref());
+    let unreached = unreachable(&path);
+    if mode == Supervise::Always || (mode == Supervise::WhenNeeded && unreached.is_some()) {
+        let Err(why) = crate::supervise::run(&lib, &path, program, args, &preload);
+        eprintln!(
+            "cgshim: warning: cannot supervise {}: {why}; it runs without supervision{}",
+            path.display(),
+            if unreached.is_some() { " and sees the host's memory and CPUs" } else { "" }
+        );
+    } else if let Some((reach, target)) = unreached {
         warn(reach, &target, &path);
     }
-    let preload = preload_value(&lib, std::env::var_os("LD_PRELOAD").as_deref());
     let err = Command::new(&path).arg0(program).args(args).env("LD_PRELOAD", preload).exec();
     eprintln!("cgshim: cannot run {}: {err}", path.display());
     ExitCode::from(match err.kind() {

@@ -13,6 +13,7 @@ mod render;
 mod report;
 mod runtime;
 mod std_source;
+mod supervise;
 
 use cgshim::decide::source::Source;
 use clap::{Args, Parser, Subcommand};
@@ -55,17 +56,30 @@ enum Command {
 ///
 /// cgshim replaces itself with the program (exec), so the exit status, signals, stdio and the
 /// cgroup are the program's own. The library is --lib, else libcgshim.so next to the cgshim
-/// binary, else <binary dir>/../lib/libcgshim.so, else /usr/local/lib or /usr/lib. A statically
-/// linked or Go program gets a warning (the library cannot reach it) and still runs.
+/// binary, else <binary dir>/../lib/libcgshim.so, else /usr/local/lib or /usr/lib.
+///
+/// A statically linked or Go program, which the library cannot reach, is supervised instead:
+/// cgshim stays as its parent and answers its opens of the served files, sysinfo and
+/// sched_getaffinity through seccomp user notification, with the library's own code. It then
+/// forwards signals, reaps children and exits with the program's status. Where a filter cannot be
+/// installed (another listener: EBUSY; not permitted: EPERM; an old kernel) the program runs as
+/// without supervision, after one warning line.
 #[derive(Args)]
 #[command(display_name = "cgshim")]
-#[command(override_usage = "cgshim exec [--lib PATH] [--] PROGRAM [ARGS]...")]
+#[command(override_usage = "cgshim exec [--lib PATH] [--supervise | --no-supervise] [--] PROGRAM [ARGS]...")]
 #[command(after_help = "Exit status: the program's; 2 on a usage error, 125 when no library is found, \
                         126 when PROGRAM cannot be executed, 127 when it is not found.")]
 struct ExecArgs {
     /// The libcgshim.so to preload.
     #[arg(long, value_name = "PATH")]
     lib: Option<PathBuf>,
+    /// Supervise PROGRAM even when the library can reach it (default: only static and Go
+    /// programs are supervised).
+    #[arg(long, conflicts_with = "no_supervise")]
+    supervise: bool,
+    /// Never supervise: a static or Go program then sees the host's values (with a warning).
+    #[arg(long)]
+    no_supervise: bool,
     /// The program (looked up in PATH) and its arguments. Everything after PROGRAM is passed on.
     #[arg(value_name = "PROGRAM", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -175,7 +189,16 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Exec(a) => exec::run(a.lib.as_deref(), &a.command),
+        Command::Exec(a) => {
+            let mode = if a.supervise {
+                exec::Supervise::Always
+            } else if a.no_supervise {
+                exec::Supervise::Never
+            } else {
+                exec::Supervise::WhenNeeded
+            };
+            exec::run(a.lib.as_deref(), mode, &a.command)
+        }
         Command::Show(a) => show(&a),
         Command::Install(a) => install::exit(install::install(&install::InstallOptions {
             prefix: &a.prefix,

@@ -389,7 +389,12 @@ pub fn classify(fd: c_int) -> State {
 /// The kind of served content a memfd holds, by its name (`/memfd:cgshim:meminfo (deleted)`).
 fn handed_over(fd: c_int) -> Option<Kind> {
     let mut target = [0u8; 64];
-    let name = fd_link(fd, &mut target)?.strip_prefix(b"/memfd:")?;
+    memfd_kind(fd_link(fd, &mut target)?)
+}
+
+/// The kind of served content a memfd holds, by its link (`/memfd:cgshim:meminfo (deleted)`).
+pub fn memfd_kind(link: &[u8]) -> Option<Kind> {
+    let name = link.strip_prefix(b"/memfd:")?;
     KINDS
         .into_iter()
         .find(|k| name.strip_prefix(k.memfd_name().to_bytes()).is_some_and(|rest| rest == b" (deleted)"))

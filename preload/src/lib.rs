@@ -27,6 +27,7 @@ mod serve;
 mod source;
 mod stack;
 mod stream;
+mod supervisor;
 mod sys;
 
 use core::ffi::c_int;

@@ -256,23 +256,52 @@ pub fn refresh(fd: c_int, kind: Kind) {
     if seal::sealed() || !crate::env::config().enabled(kind.feature()) || !still_ours(fd) {
         return;
     }
+    let rw = reopen(fd, libc::O_RDWR | libc::O_CLOEXEC);
+    if rw < 0 {
+        log::say(&[b"streams: cannot reopen a served stream to refresh it: it keeps its content"]);
+        return;
+    }
+    let rw = Fd(rw);
+    rewrite(rw.0, fd, kind);
+}
+
+/// Rewrites the served content of `kind` held by the file `rw` (open for writing) with fresh
+/// values; `fd` is the file the program reads (the same content). Whether it was rewritten.
+pub fn rewrite(rw: c_int, fd: c_int, kind: Kind) -> bool {
     stack::run(|arena| {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
         let host = fresh_template(fd, kind, &src, template)?;
         let len = content::render(kind, &src, host, rendered, fd)?;
-        let rw = reopen(fd, libc::O_RDWR | libc::O_CLOEXEC);
-        if rw < 0 {
-            log::say(&[b"streams: cannot reopen a served stream to refresh it: it keeps its content"]);
+        let content = rendered.get(..len)?;
+        (write_all(rw, content, 0) && sys::ftruncate(rw, len as u64) >= 0).then_some(())
+    })
+    .flatten()
+    .is_some()
+}
+
+/// A new file holding the served content of the kernel file `fd` of `kind`, open read-only and
+/// close-on-exec at offset 0 (for `cgshim exec`'s supervisor, which gives it to the program that
+/// opened `fd`'s path); a negative errno when there is none.
+pub fn served_copy(fd: c_int, kind: Kind) -> c_int {
+    stack::run(|arena| {
+        let (template, rendered) = arena.halves();
+        let src = RawSource::new();
+        let host = template_from_fd(fd, kind, &src, template)?;
+        let len = content::render(kind, &src, host, rendered, fd)?;
+        let file = create(kind);
+        if file < 0 {
+            return Some(file);
+        }
+        let file = Fd(file);
+        if !write_all(file.0, rendered.get(..len)?, 0) {
             return None;
         }
-        let rw = Fd(rw);
-        let content = rendered.get(..len)?;
-        if write_all(rw.0, content, 0) {
-            sys::ftruncate(rw.0, len as u64);
-        }
-        Some(())
-    });
+        let ro = reopen(file.0, libc::O_RDONLY | libc::O_CLOEXEC);
+        Some(if ro >= 0 { ro } else { -libc::EIO })
+    })
+    .flatten()
+    .unwrap_or(-libc::ENODATA)
 }
 
 /// The host's text for a refresh: the kernel's file read anew; when no fd can be had, the

@@ -42,6 +42,13 @@ fn real_sysinfo(info: *mut libc::sysinfo) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sysinfo(info: *mut libc::sysinfo) -> c_int {
+    answer_sysinfo(info)
+}
+
+/// The body of the `sysinfo` hook, also called by the supervisor's entry point: a call to the
+/// exported symbol from inside the library would bind to the C library's `sysinfo` wherever the
+/// library is not first in the lookup order (`dlopen`).
+pub(crate) fn answer_sysinfo(info: *mut libc::sysinfo) -> c_int {
     let r = real_sysinfo(info);
     if r != 0 || info.is_null() || !answering(Feature::Sysinfo) {
         return r;
@@ -183,7 +190,7 @@ fn is_own_task(pid: libc::pid_t) -> bool {
 
 /// Narrows an affinity mask the C library has just written (`size` bytes at `mask`) to the
 /// shown set S of that mask, unless `CGSHIM_CPU_AFFINITY=0` or the CPU view is off.
-fn narrow_mask(size: usize, mask: *mut u8) {
+pub(crate) fn narrow_mask(size: usize, mask: *mut u8) {
     if mask.is_null() || !env::config().cpu_affinity || !answering(Feature::Cpu) {
         return;
     }

@@ -2,7 +2,7 @@
 //! function, with the library's work before or after it only for the fds and calls it serves.
 //! `preload/symbols.txt` lists them all; a test compares it with the built library.
 
-mod calls;
+pub(crate) mod calls;
 mod exec;
 mod io;
 mod meta;
