@@ -27,7 +27,7 @@ host_needs=(
     busybox:busybox
     unshare:util-linux taskset:util-linux setpriv:util-linux mkswap:util-linux swapon:util-linux prlimit:util-linux
     swapoff:util-linux
-    /usr/bin/python3:python3 py:psutil:python3-psutil
+    /usr/bin/python3:python3 py:psutil:python3-psutil go:golang-go
     node:nodejs java:openjdk-17-jre-headless nginx:nginx-light valgrind:valgrind
     rsync:rsync tar:tar cp:coreutils dd:coreutils install:coreutils readlink:coreutils stat:coreutils
     mpstat:sysstat sar:sysstat xz:xz-utils parallel:parallel ruby:ruby htop:htop tmux:tmux
@@ -36,8 +36,27 @@ host_needs=(
 
 ci() { [ "${CI:-}" = true ]; }
 
+# A statically linked Busybox for tests/supervise.rs, as a file: installing busybox-static would
+# replace the dynamic /usr/bin/busybox the other tests drive. Fetched once into target/tools/.
+fetch_static_busybox() {
+    local out=target/tools/busybox-static tmp
+    [ -x "$out" ] && return 0
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb x) ||
+        { apt-get update -qq >/dev/null 2>&1 &&
+            (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb x); }; then
+        mkdir -p target/tools
+        cp "$tmp/x/bin/busybox" "$out.tmp" && mv "$out.tmp" "$out"
+    else
+        echo "host suite: cannot fetch busybox-static with apt-get download (the supervise tests need $out)"
+    fi
+    rm -rf "$tmp"
+    [ -x "$out" ]
+}
+
 suite_host() {
     if ! needs "host suite" "${host_needs[@]}" && ci; then return 1; fi
+    if ! fetch_static_busybox && ci; then return 1; fi
     cargo fmt --all -- --check
     cargo build --release --workspace
     cargo clippy --release --workspace --all-targets -- -D warnings

@@ -1,5 +1,6 @@
 //! The `cgshim` command, black-box: `exec` in a real 256 MiB v1 memory cgroup (the limit, an
-//! existing LD_PRELOAD entry, exit statuses and signals, the static/Go warning), `show --json`
+//! existing LD_PRELOAD entry, exit statuses and signals, the static/Go warning with
+//! `--no-supervise` and none by default, where such programs are supervised), `show --json`
 //! parsed and checked field by field in the real layouts and on fixture trees, `show --meminfo`
 //! byte for byte against the library, and `install`/`uninstall` into temporary roots.
 //!
@@ -562,16 +563,28 @@ fn exec_warns_once_about_programs_the_library_cannot_reach() {
     let cg = Cgroup::new(Some(LIMIT));
     let lib = lib();
     let mut f = Failures::default();
+    // Static and Go programs are supervised by default; `--no-supervise` refuses that, and then
+    // the warning says what the program will see and what to do instead.
+    let exec = |program: &str| {
+        cg.runner(Layout::Host).no_preload().run(&[
+            cgshim(),
+            "exec",
+            "--lib",
+            &lib,
+            "--no-supervise",
+            program,
+        ])
+    };
 
     let stat = static_program().to_string_lossy().into_owned();
-    let o = cg.runner(Layout::Host).no_preload().run(&[cgshim(), "exec", "--lib", &lib, &stat]);
+    let o = exec(&stat);
     f.eq("static program output", o.ok().trim(), "static-ran");
     f.eq("warnings about the static program", o.stderr.matches("cgshim:").count(), 1);
     f.eq("'statically linked' mentions", o.stderr.matches("statically linked").count(), 1);
     f.check(o.stderr.contains(&stat), || format!("the warning does not name the program: {}", o.stderr));
 
     let go = fake_go_program().to_string_lossy().into_owned();
-    let o = cg.runner(Layout::Host).no_preload().run(&[cgshim(), "exec", "--lib", &lib, &go]);
+    let o = exec(&go);
     f.eq("Go program output", o.ok().trim(), "go-ran");
     f.eq("warnings about the Go program", o.stderr.matches("cgshim:").count(), 1);
     f.check(o.stderr.contains("Go program") && o.stderr.contains("GOMEMLIMIT=230MiB"), || {
@@ -584,15 +597,20 @@ fn exec_warns_once_about_programs_the_library_cannot_reach() {
     let script = dir.path().join("run-static");
     fs::write(&script, format!("#!{stat}\n")).unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let o = cg.runner(Layout::Host).no_preload().run(&[
-        cgshim(),
-        "exec",
-        "--lib",
-        &lib,
-        script.to_str().unwrap(),
-    ]);
+    let o = exec(script.to_str().unwrap());
     f.eq("script output", o.ok().trim(), "static-ran");
     f.eq("warnings about the script's interpreter", o.stderr.matches("statically linked").count(), 1);
+
+    // By default they are supervised: no warning, and they still run.
+    for (what, program, output) in [
+        ("static", stat.as_str(), "static-ran"),
+        ("Go", go.as_str(), "go-ran"),
+        ("script", script.to_str().unwrap(), "static-ran"),
+    ] {
+        let o = cg.runner(Layout::Host).no_preload().run(&[cgshim(), "exec", "--lib", &lib, program]);
+        f.eq(&format!("{what} program output, supervised by default"), o.ok().trim(), output);
+        f.eq(&format!("stderr for the {what} program, supervised by default"), o.stderr.as_str(), "");
+    }
 
     // Dynamically linked programs: no warning at all.
     let o = cg.runner(Layout::Host).no_preload().run(&[cgshim(), "exec", "--lib", &lib, "sh", "-c", "true"]);

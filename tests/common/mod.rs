@@ -164,6 +164,31 @@ pub fn static_program(name: &str) -> PathBuf {
     build_with("gcc", name, &format!("{name}.static"), &["-static"])
 }
 
+/// `tests/c/<name>.c` compiled with `musl-gcc -static` (no dynamic loader: a static musl program).
+pub fn musl_static_program(name: &str) -> PathBuf {
+    build_with("musl-gcc", name, &format!("{name}.musl-static"), &["-static"])
+}
+
+/// Debian's statically linked Busybox, which `scripts/test.sh` (`fetch_static_busybox`) puts in
+/// `target/tools/busybox-static` (as a file: the busybox-static package would replace the dynamic
+/// Busybox other tests drive). Missing: None with a printed reason, or a panic under CI=true.
+pub fn static_busybox() -> Option<PathBuf> {
+    let p = workspace().join("target/tools/busybox-static");
+    if p.is_file() {
+        return Some(p);
+    }
+    let why = format!(
+        "{} is missing: scripts/test.sh host fetches it (fetch_static_busybox: apt-get download \
+         busybox-static, dpkg-deb -x, bin/busybox copied there)",
+        p.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
 /// `tests/c/<name>.c` compiled with gcc into a shared library named `file` (library sources live
 /// in `tests/c/lib/`, apart from the programs).
 pub fn c_shared_library(name: &str, file: &str) -> PathBuf {

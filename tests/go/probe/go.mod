@@ -1,0 +1,3 @@
+module cgshim.test/probe
+
+go 1.19

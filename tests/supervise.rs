@@ -1,0 +1,1371 @@
+//! `cgshim exec` supervising what the library cannot reach: statically linked and Go programs,
+//! answered from the parent through seccomp user notification.
+//!
+//! Every case runs in a real container made here: a v1 memory cgroup limited to 256 MiB and a v1
+//! cpu cgroup with a quota of one CPU (S = one CPU of the test's own affinity mask, the window
+//! [`common::shown_window`] computes). Each program runs plain and under `cgshim exec`, and where
+//! a dynamic build of the same source exists, with the library alone; the values are compared
+//! with each other and with the host's. The programs: Debian's static Busybox
+//! (`target/tools/busybox-static`, fetched by `scripts/test.sh`), `tests/c/static_probe.c` built
+//! with `musl-gcc -static` (and with gcc, dynamic, for the library's side), `tests/c/rewind.c`
+//! static, `tests/c/own_filter.c` and `tests/c/deny_seccomp.c`, and the Go program
+//! `tests/go/probe`.
+//!
+//! Needs root, writable v1 memory and cpu hierarchies and two CPUs; skips otherwise, and panics
+//! instead under CI=true.
+
+#[macro_use]
+mod common;
+
+use common::{
+    Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_memtotal_kb, lib_path,
+    musl_static_program, parse_kv, parse_meminfo, run_captured, static_busybox, static_program,
+};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const LIMIT: u64 = 256 * MIB;
+const LIMIT_KB: u64 = LIMIT / 1024;
+
+/// The one line `cgshim exec` prints when it cannot set supervision up.
+const CANNOT_SUPERVISE: &str = "cgshim: warning: cannot supervise";
+
+/// How long a live program may take to say the next thing the test waits for.
+const LINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// What the machine must have
+// ---------------------------------------------------------------------------------------------
+
+/// Skip (panic under CI=true) when the test needs something the machine lacks.
+fn require(ok: bool, what: &str) -> bool {
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and this test needs {what}");
+        }
+        eprintln!("SKIPPED: this test needs {what}");
+    }
+    ok
+}
+
+const CPU_ROOT: &str = "/sys/fs/cgroup/cpu";
+const CPUACCT_ROOT: &str = "/sys/fs/cgroup/cpuacct";
+
+fn why_no_cpu_cgroups() -> Option<String> {
+    if !Path::new(CPU_ROOT).join("cpu.cfs_quota_us").is_file() {
+        return Some(format!("{CPU_ROOT} is not a cgroup v1 cpu controller mount with CFS quota files"));
+    }
+    let probe = Path::new(CPU_ROOT).join(format!("cgshim-supervise-probe-{}", std::process::id()));
+    match fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = fs::remove_dir(&probe);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Some(format!("{CPU_ROOT} is not writable: {e}")),
+    }
+    None
+}
+
+/// CPU numbers of a kernel list (`0-1,4`).
+fn cpus_of_list(list: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                out.extend(a.trim().parse::<usize>().unwrap()..=b.trim().parse::<usize>().unwrap())
+            }
+            None => out.push(part.trim().parse().unwrap()),
+        }
+    }
+    out
+}
+
+/// The kernel's list format of ascending CPU numbers (`0-1,4`).
+fn kernel_list(cpus: &[usize]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+fn joined(cpus: &[usize]) -> String {
+    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// The affinity mask of this (never preloaded) test process, which its children inherit.
+fn own_affinity() -> Vec<usize> {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap();
+    cpus_of_list(list)
+}
+
+/// The `processor` numbers of /proc/cpuinfo-style text.
+fn cpuinfo_processors(text: &str) -> Vec<usize> {
+    text.lines()
+        .filter(|l| l.starts_with("processor"))
+        .filter_map(|l| l.split_once(':').and_then(|(_, v)| v.trim().parse().ok()))
+        .collect()
+}
+
+/// The `cpuN` lines of /proc/stat-style text.
+fn stat_cpus(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The container: 256 MiB and one CPU
+// ---------------------------------------------------------------------------------------------
+
+static CPU_CG_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A v1 cpu cgroup with a quota of one CPU (and its twin in a separate cpuacct hierarchy, as
+/// container engines make it), removed on drop: what is left in it moves to the root first.
+struct CpuCgroup {
+    dir: PathBuf,
+    acct: Option<PathBuf>,
+}
+
+impl CpuCgroup {
+    fn one_cpu() -> CpuCgroup {
+        let n = CPU_CG_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("cgshim-supervise-{}-{n}", std::process::id());
+        let dir = Path::new(CPU_ROOT).join(&name);
+        if dir.exists() {
+            remove_cgroup_to(&dir, &Path::new(CPU_ROOT).join("cgroup.procs"));
+        }
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let separate = Path::new(CPUACCT_ROOT).join("cpuacct.usage").is_file()
+            && !Path::new(CPU_ROOT).join("cpuacct.usage").is_file();
+        let acct = separate.then(|| {
+            let a = Path::new(CPUACCT_ROOT).join(&name);
+            let _ = fs::create_dir(&a);
+            a
+        });
+        for (file, value) in [("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "100000")] {
+            let p = dir.join(file);
+            fs::write(&p, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", p.display()));
+        }
+        CpuCgroup { dir, acct }
+    }
+}
+
+impl Drop for CpuCgroup {
+    fn drop(&mut self) {
+        remove_cgroup_to(&self.dir, &Path::new(CPU_ROOT).join("cgroup.procs"));
+        if let Some(a) = &self.acct {
+            remove_cgroup_to(a, &Path::new(CPUACCT_ROOT).join("cgroup.procs"));
+        }
+    }
+}
+
+/// Moves what is left in `dir` to `home` (a `cgroup.procs` file), then removes `dir`. Never
+/// panics (it runs from Drop, possibly while unwinding).
+fn remove_cgroup_to(dir: &Path, home: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for pid in fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
+            let _ = fs::write(home, pid);
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                if Instant::now() > deadline {
+                    eprintln!("warning: could not remove cgroup {}: {e}", dir.display());
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// How a program is run in the container.
+#[derive(Clone, Copy, Debug)]
+enum Via<'a> {
+    /// As it is: no library, no cgshim.
+    Plain,
+    /// `LD_PRELOAD=libcgshim.so`, no cgshim.
+    Library,
+    /// `cgshim exec --lib LIB FLAGS -- PROGRAM…`.
+    Cgshim(&'a [&'a str]),
+}
+
+const CGSHIM: Via<'static> = Via::Cgshim(&[]);
+
+struct Container {
+    mem: Cgroup,
+    cpu: CpuCgroup,
+    /// The test's own affinity mask (what a plain program is allowed).
+    affinity: Vec<usize>,
+    /// S: the CPUs a program of the container is shown (one, with this quota).
+    shown: Vec<usize>,
+}
+
+/// A new container, or None (after the reason was printed; a panic under CI=true) when this
+/// machine cannot make one that proves anything.
+fn container() -> Option<Container> {
+    if !common::cgroups_available() {
+        return None;
+    }
+    let why = why_no_cpu_cgroups();
+    if !require(why.is_none(), &format!("a writable v1 cpu hierarchy ({})", why.unwrap_or_default())) {
+        return None;
+    }
+    let affinity = own_affinity();
+    if !require(affinity.len() >= 2, "at least two CPUs in the affinity mask (with one, S is the host's)") {
+        return None;
+    }
+    let cpu = CpuCgroup::one_cpu();
+    let shown = common::shown_window(&cpu.dir, &affinity, 1);
+    Some(Container { mem: Cgroup::new(Some(LIMIT)), cpu, affinity, shown })
+}
+
+/// `sh -c SCRIPT sh ARGV…` that joins the container's cgroups and executes ARGV.
+fn join_script(c: &Container, before: &str) -> String {
+    let mut dirs = vec![c.mem.dir().to_path_buf(), c.cpu.dir.clone()];
+    dirs.extend(c.cpu.acct.clone());
+    let join: String = dirs.iter().map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display())).collect();
+    format!("{join}{before}exec \"$@\"")
+}
+
+fn cgshim() -> String {
+    cgshim_bin().to_string_lossy().into_owned()
+}
+
+fn lib() -> String {
+    lib_path().to_string_lossy().into_owned()
+}
+
+impl Container {
+    /// The whole command line: join, then the program as `via` says.
+    fn argv(&self, via: Via, before: &str, argv: &[&str]) -> Vec<String> {
+        let mut full = vec!["sh".to_string(), "-c".to_string(), join_script(self, before), "sh".to_string()];
+        if let Via::Cgshim(flags) = via {
+            full.extend([cgshim(), "exec".into(), "--lib".into(), lib()]);
+            full.extend(flags.iter().map(|f| f.to_string()));
+            full.push("--".into());
+        }
+        full.extend(argv.iter().map(|a| a.to_string()));
+        full
+    }
+
+    fn run(&self, via: Via, argv: &[&str]) -> Outcome {
+        self.run_env(via, argv, &[])
+    }
+
+    fn run_env(&self, via: Via, argv: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let full = self.argv(via, "", argv);
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let mut o = common::run_plain(&full, matches!(via, Via::Library), env);
+        o.what = format!("{argv:?} via {via:?} in the container");
+        o
+    }
+
+    /// Starts the program with every stdio a pipe, in a process group of its own. The process
+    /// the test gets is the program itself (plain) or cgshim (the `sh` executes it).
+    fn spawn(&self, via: Via, before: &str, argv: &[&str], cwd: Option<&Path>) -> Live {
+        let full = self.argv(via, before, argv);
+        let mut cmd = Command::new(&full[0]);
+        cmd.args(&full[1..]);
+        clean_env(&mut cmd);
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let stdin = child.stdin.take();
+        Live { what: format!("{argv:?} via {via:?}"), child, lines, stderr: Some(stderr), stdin }
+    }
+
+    /// What a program of the container must see (`static_probe info` keys).
+    fn container_view(&self) -> BTreeMap<String, String> {
+        let s = &self.shown;
+        let n = s.len().to_string();
+        view(&[
+            ("sysinfo_totalram", LIMIT.to_string()),
+            ("sc_nprocessors_onln", n.clone()),
+            ("sc_phys_bytes", LIMIT.to_string()),
+            ("affinity_count", n.clone()),
+            ("affinity_list", joined(s)),
+            ("meminfo_memtotal_kb", LIMIT_KB.to_string()),
+            ("cpuinfo_processors", n.clone()),
+            ("cpuinfo_list", joined(s)),
+            ("online", kernel_list(s)),
+            ("stat_cpus", n),
+            ("status_cpus_allowed_list", kernel_list(s)),
+        ])
+    }
+}
+
+fn view(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// What a program sees of this machine without cgshim (`static_probe info` keys), read by the
+/// test itself, which is never preloaded.
+fn host_view(affinity: &[usize]) -> BTreeMap<String, String> {
+    let total = (host_memtotal_kb() * 1024).to_string();
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap().trim().to_string();
+    let cpuinfo = cpuinfo_processors(&fs::read_to_string("/proc/cpuinfo").unwrap());
+    let n_online = cpus_of_list(&online).len().to_string();
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim();
+    view(&[
+        ("sysinfo_totalram", total.clone()),
+        ("sc_nprocessors_onln", n_online),
+        ("sc_phys_bytes", total),
+        ("affinity_count", affinity.len().to_string()),
+        ("affinity_list", joined(affinity)),
+        ("meminfo_memtotal_kb", host_memtotal_kb().to_string()),
+        ("cpuinfo_processors", cpuinfo.len().to_string()),
+        ("cpuinfo_list", joined(&cpuinfo)),
+        ("online", online),
+        ("stat_cpus", stat_cpus(&fs::read_to_string("/proc/stat").unwrap()).to_string()),
+        ("status_cpus_allowed_list", allowed.to_string()),
+    ])
+}
+
+/// Every key of `expected` against `static_probe info` output.
+fn check_view(f: &mut Failures, what: &str, out: &str, expected: &BTreeMap<String, String>) {
+    let got = parse_kv(out);
+    for (k, v) in expected {
+        f.eq(&format!("{what}: {k}"), got.get(k).map(String::as_str), Some(v.as_str()));
+    }
+}
+
+/// No CGSHIM_*, LD_PRELOAD or LD_LIBRARY_PATH from the test's own environment.
+fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let ks = k.to_string_lossy();
+        if ks.starts_with("CGSHIM_") || ks == "LD_PRELOAD" || ks == "LD_LIBRARY_PATH" {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live processes
+// ---------------------------------------------------------------------------------------------
+
+/// A program started by [`Container::spawn`]; its whole process group is killed on drop.
+struct Live {
+    what: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+    stdin: Option<ChildStdin>,
+}
+
+impl Live {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, within [`LINE_TIMEOUT`].
+    fn line(&mut self) -> String {
+        self.line_within(LINE_TIMEOUT)
+    }
+
+    fn line_within(&mut self, limit: Duration) -> String {
+        match self.lines.recv_timeout(limit) {
+            Ok(l) => l,
+            Err(e) => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!("{}: no line on stdout within {limit:?} ({e}); status so far {status:?}", self.what)
+            }
+        }
+    }
+
+    /// The next stdout line, which must start with `prefix`; the rest of it.
+    fn expect(&mut self, prefix: &str) -> String {
+        let l = self.line();
+        match l.strip_prefix(prefix) {
+            Some(rest) => rest.to_string(),
+            None => panic!("{}: expected a line starting {prefix:?}, got {l:?}", self.what),
+        }
+    }
+
+    fn send_line(&mut self) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(b"\n").and_then(|()| stdin.flush()).expect("write to the program");
+    }
+
+    /// `kill -SIG PID`, as another process would.
+    fn signal(&self, sig: &str) {
+        signal_pid(self.pid(), sig);
+    }
+
+    /// Waits up to `limit` for the process; its status, the rest of stdout and stderr.
+    fn finish(mut self, limit: Duration) -> (ExitStatus, Vec<String>, String) {
+        self.stdin = None;
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                panic!("{} did not end within {limit:?}", self.what);
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let mut rest = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(l);
+        }
+        let stderr = self.stderr.take().map(|t| t.join().unwrap()).unwrap_or_default();
+        (status, rest, stderr)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal_pid(pid: u32, sig: &str) {
+    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(st.success(), "kill -{sig} {pid} failed");
+}
+
+/// True once `pid` is gone (or a zombie nobody has reaped yet: it runs no more).
+fn gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("Z"),
+    }
+}
+
+fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if gone(pid) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    gone(pid)
+}
+
+fn fd_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The programs
+// ---------------------------------------------------------------------------------------------
+
+/// Static Busybox and musl-gcc, or None (the reason printed; a panic under CI=true).
+fn busybox_and_musl() -> Option<String> {
+    let bb = static_busybox()?;
+    if !have_program("musl-gcc") {
+        return None;
+    }
+    Some(path_str(bb))
+}
+
+fn path_str(p: PathBuf) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// `tests/c/static_probe.c` built with `musl-gcc -static`.
+fn static_probe() -> String {
+    path_str(musl_static_program("static_probe"))
+}
+
+/// The same source built with gcc, dynamically linked (the library's case).
+fn dynamic_probe() -> String {
+    path_str(c_program("static_probe"))
+}
+
+/// `tests/go/probe` built with `go build` (CGO_ENABLED=0: a static Go program) into the
+/// target directory, its caches there too; rebuilt when a source is newer than the binary.
+fn go_probe() -> Option<String> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    if !have_program("go") {
+        return None;
+    }
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let src = common::workspace().join("tests/go/probe");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cgshim-go");
+    let out = dir.join("probe");
+    let newest_src = ["main.go", "go.mod"]
+        .iter()
+        .filter_map(|f| fs::metadata(src.join(f)).and_then(|m| m.modified()).ok())
+        .max();
+    let built = fs::metadata(&out).and_then(|m| m.modified()).ok();
+    if matches!((newest_src, built), (Some(s), Some(b)) if b >= s) {
+        return Some(path_str(out));
+    }
+    fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("go");
+    cmd.args(["build", "-trimpath", "-o"]).arg(&out).arg(".").current_dir(&src);
+    clean_env(&mut cmd);
+    cmd.env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("gopath"));
+    let o = cmd.output().unwrap_or_else(|e| panic!("cannot run go build: {e}"));
+    assert!(
+        o.status.success(),
+        "go build of {} failed:\n{}{}",
+        src.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(path_str(out))
+}
+
+/// An ordinary file with known bytes, for the open storms.
+fn plain_file() -> String {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cgshim-supervise-plain.txt");
+    let text: String = (0..64).map(|i| format!("an ordinary file, line {i}\n")).collect();
+    if fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
+        let tmp = p.with_extension(format!("{}.tmp", std::process::id()));
+        fs::write(&tmp, &text).unwrap();
+        fs::rename(&tmp, &p).unwrap();
+    }
+    path_str(p)
+}
+
+/// The `Mem:` line's first number (total) of `free` output.
+fn free_total(out: &str) -> Option<u64> {
+    out.lines()
+        .find(|l| l.starts_with("Mem:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|t| t.parse().ok())
+}
+
+/// Busybox `top`'s `Mem: AK used, BK free, …` line: A + B in kB.
+fn busybox_top_total_kb(out: &str) -> Option<u64> {
+    let line = out.lines().find(|l| l.starts_with("Mem:"))?;
+    let mut words = line.split_whitespace();
+    let used = words.nth(1)?.strip_suffix('K')?.parse::<u64>().ok()?;
+    let free = words.nth(1)?.strip_suffix('K')?.parse::<u64>().ok()?;
+    Some(used + free)
+}
+
+/// Lines of stderr that cgshim wrote.
+fn cgshim_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("cgshim:")).collect()
+}
+
+/// `rewind` output: one map per `sample=` line.
+fn samples(out: &str) -> Vec<BTreeMap<String, u64>> {
+    out.lines()
+        .filter(|l| l.starts_with("sample="))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(u64::MAX)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Samples of `rewind MODE 2 32`: MemTotal `total_kb` in every one, and MemFree falling by
+/// about the 32 MiB the program touched between two samples (live values, not the first
+/// read again).
+fn check_rewind(f: &mut Failures, what: &str, out: &str, total_kb: u64, live: bool) {
+    let s = samples(out);
+    f.eq(&format!("{what}: samples"), s.len(), 3);
+    for (i, x) in s.iter().enumerate() {
+        f.eq(&format!("{what}: sample {i} MemTotal"), x.get("MemTotal").copied(), Some(total_kb));
+    }
+    if live {
+        for w in s.windows(2) {
+            let drop = w[0]["MemFree"].saturating_sub(w[1]["MemFree"]);
+            f.check((24 * 1024..=48 * 1024).contains(&drop), || {
+                format!(
+                    "{what}: MemFree fell by {drop} kB between two samples after 32 MiB were touched \
+                     ({} -> {}): the rewind did not give fresh values",
+                    w[0]["MemFree"], w[1]["MemFree"]
+                )
+            });
+        }
+    }
+}
+
+// =============================================================================================
+// The values: static Busybox, a static C program, a Go program
+// =============================================================================================
+
+/// Static Busybox `free`, `top`, `nproc`, `cat` of the memory and CPU files: the host's plain,
+/// the container's supervised, the same as dynamic programs get from the library.
+#[test]
+fn static_busybox_sees_the_container() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let bb = bb.as_str();
+    let host_kb = host_memtotal_kb();
+    let n_shown = c.shown.len() as u64;
+    let mut f = Failures::default();
+
+    for (via, total, kb, cpus) in [
+        (Via::Plain, host_kb * 1024, host_kb, c.affinity.clone()),
+        (CGSHIM, LIMIT, LIMIT_KB, c.shown.clone()),
+    ] {
+        let o = c.run(via, &[bb, "free", "-b"]);
+        f.eq(&format!("busybox free -b, Mem total, {via:?}"), free_total(o.ok()), Some(total));
+        f.eq(&format!("busybox free -b stderr, {via:?}"), o.stderr.as_str(), "");
+        let o = c.run(via, &[bb, "free"]);
+        f.eq(&format!("busybox free (kB), Mem total, {via:?}"), free_total(o.ok()), Some(kb));
+
+        let o = c.run(via, &[bb, "top", "-b", "-n", "1"]);
+        f.eq(
+            &format!("busybox top -b -n 1, Mem used + free, {via:?}"),
+            busybox_top_total_kb(o.ok()),
+            Some(kb),
+        );
+
+        let o = c.run(via, &[bb, "nproc"]);
+        f.eq(&format!("busybox nproc, {via:?}"), o.ok().trim().parse::<u64>().ok(), Some(cpus.len() as u64));
+
+        let o = c.run(via, &[bb, "cat", "/proc/meminfo"]);
+        let m = parse_meminfo(o.ok());
+        f.eq(&format!("busybox cat /proc/meminfo, MemTotal, {via:?}"), m.get("MemTotal").copied(), Some(kb));
+        let free = m.get("MemFree").copied().unwrap_or(u64::MAX);
+        let avail = m.get("MemAvailable").copied().unwrap_or(u64::MAX);
+        f.check(free <= avail && avail <= kb, || {
+            format!(
+                "busybox cat /proc/meminfo, {via:?}: MemFree {free} <= MemAvailable {avail} <= {kb} fails"
+            )
+        });
+
+        let o = c.run(via, &[bb, "cat", "/proc/cpuinfo"]);
+        f.eq(
+            &format!("busybox cat /proc/cpuinfo, processors, {via:?}"),
+            cpuinfo_processors(o.ok()),
+            cpus.clone(),
+        );
+        let o = c.run(via, &[bb, "cat", "/sys/devices/system/cpu/online"]);
+        f.eq(&format!("busybox cat .../cpu/online, {via:?}"), o.ok().trim().to_string(), kernel_list(&cpus));
+        let o = c.run(via, &[bb, "cat", "/proc/stat"]);
+        f.eq(&format!("busybox cat /proc/stat, cpuN lines, {via:?}"), stat_cpus(o.ok()), cpus.len());
+    }
+    f.eq("S has one CPU under a quota of one", n_shown, 1);
+
+    // The library gives dynamic programs the very same answers in this container.
+    let o = c.run(Via::Library, &["cat", "/proc/cpuinfo"]);
+    f.eq("/bin/cat /proc/cpuinfo with the library, processors", cpuinfo_processors(o.ok()), c.shown.clone());
+    let o = c.run(Via::Library, &["nproc"]);
+    f.eq("coreutils nproc with the library", o.ok().trim().parse::<u64>().ok(), Some(n_shown));
+    f.finish("static Busybox, plain and supervised");
+}
+
+/// `tests/c/static_probe.c`: the musl static build supervised and the glibc static build
+/// supervised see exactly what the dynamic build sees with the library (under `cgshim exec` and
+/// with LD_PRELOAD), and plain they see the host.
+#[test]
+fn static_c_program_sees_what_a_preloaded_one_sees() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let musl = static_probe();
+    let glibc_static = path_str(static_program("static_probe"));
+    let dynamic = dynamic_probe();
+    let expected = c.container_view();
+    let host = host_view(&c.affinity);
+    let mut f = Failures::default();
+
+    let cases: [(&str, Via, &str, &BTreeMap<String, String>); 6] = [
+        ("musl static, plain", Via::Plain, &musl, &host),
+        ("glibc static, plain", Via::Plain, &glibc_static, &host),
+        ("musl static, cgshim exec", CGSHIM, &musl, &expected),
+        ("glibc static, cgshim exec", CGSHIM, &glibc_static, &expected),
+        ("dynamic, cgshim exec (the library)", CGSHIM, &dynamic, &expected),
+        ("dynamic, LD_PRELOAD", Via::Library, &dynamic, &expected),
+    ];
+    let mut seen = Vec::new();
+    for (what, via, prog, view) in cases {
+        let o = c.run(via, &[prog, "info"]);
+        check_view(&mut f, what, o.ok(), view);
+        f.eq(&format!("{what}: stderr"), o.stderr.as_str(), "");
+        if !matches!(via, Via::Plain) {
+            let mut kv = parse_kv(&o.stdout);
+            kv.remove("sysinfo_freeram");
+            seen.push((what, kv));
+        }
+    }
+    // Supervised and preloaded: not only the expected keys, every key alike.
+    for (what, kv) in &seen[1..] {
+        f.eq(&format!("{what} against {}", seen[0].0), kv, &seen[0].1);
+    }
+    f.finish("a static C program, plain, supervised and preloaded");
+}
+
+/// The Go program: `runtime.NumCPU()`, `/proc/meminfo`, `/proc/stat` and sysinfo, plain and
+/// supervised.
+#[test]
+fn go_program_sees_the_container() {
+    let Some(go) = go_probe() else { return };
+    let Some(c) = container() else { return };
+    let host_kb = host_memtotal_kb();
+    let host_stat = stat_cpus(&fs::read_to_string("/proc/stat").unwrap());
+    let mut f = Failures::default();
+    for (via, n, kb, stat) in
+        [(Via::Plain, c.affinity.len(), host_kb, host_stat), (CGSHIM, c.shown.len(), LIMIT_KB, c.shown.len())]
+    {
+        let o = c.run(via, &[&go, "info"]);
+        let kv = parse_kv(o.ok());
+        let get = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+        f.eq(&format!("Go runtime.NumCPU(), {via:?}"), get("numcpu"), Some(n as u64));
+        f.eq(&format!("Go GOMAXPROCS, {via:?}"), get("gomaxprocs"), Some(n as u64));
+        f.eq(&format!("Go /proc/meminfo MemTotal, {via:?}"), get("meminfo_memtotal_kb"), Some(kb));
+        f.eq(&format!("Go /proc/stat cpuN lines, {via:?}"), get("stat_cpus"), Some(stat as u64));
+        f.eq(&format!("Go sysinfo totalram, {via:?}"), get("sysinfo_totalram"), Some(kb * 1024));
+        f.eq(&format!("Go program stderr, {via:?}"), o.stderr.as_str(), "");
+    }
+    f.finish("a Go program, plain and supervised");
+}
+
+/// 64 goroutines, each 1000 times opening and reading /proc/meminfo and an ordinary file with
+/// raw system calls (no EINTR retry) and calling sysinfo, while the runtime preempts them with
+/// SIGURG and SIGURG is also sent from outside: every read whole and alike, no EINTR, no ENOSYS.
+#[test]
+fn go_goroutines_open_while_the_runtime_preempts() {
+    let Some(go) = go_probe() else { return };
+    let Some(c) = container() else { return };
+    let file = plain_file();
+    let mut f = Failures::default();
+    for (via, kb) in [(Via::Plain, host_memtotal_kb()), (CGSHIM, LIMIT_KB)] {
+        let o = c.run(via, &[&go, "stress", "64", "1000", &file]);
+        let kv = parse_kv(o.ok());
+        let get = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+        f.eq(&format!("Go stress, {via:?}: reads"), get("reads"), Some(64 * 1000 * 2));
+        f.eq(&format!("Go stress, {via:?}: EINTR"), get("eintr"), Some(0));
+        f.eq(&format!("Go stress, {via:?}: ENOSYS"), get("enosys"), Some(0));
+        f.eq(&format!("Go stress, {via:?}: other errors"), get("other_errors"), Some(0));
+        f.eq(&format!("Go stress, {via:?}: mismatches"), get("mismatches"), Some(0));
+        f.eq(&format!("Go stress, {via:?}: MemTotal"), get("memtotal_kb"), Some(kb));
+        f.eq(&format!("Go stress, {via:?}: stderr"), o.stderr.as_str(), "");
+    }
+    f.finish("goroutines opening files under preemption");
+}
+
+// =============================================================================================
+// Children, rewinds
+// =============================================================================================
+
+/// A supervised static shell starting dynamic programs: they keep the library (LD_PRELOAD is
+/// still set, the library is mapped) and see the container, and one that keeps /proc/meminfo
+/// open and rewinds it gets live values.
+#[test]
+fn supervised_program_forks_a_dynamic_child() {
+    let Some(bb) = busybox_and_musl() else { return };
+    if !have_program("free") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let rewind = path_str(c_program("rewind"));
+    let lib = lib();
+    let host_kb = host_memtotal_kb();
+    let mut f = Failures::default();
+
+    for (via, total_kb) in [(Via::Plain, host_kb), (CGSHIM, LIMIT_KB)] {
+        let o = c.run(via, &[&bb, "sh", "-c", "/usr/bin/free -b"]);
+        f.eq(
+            &format!("static sh → procps free -b, Mem total, {via:?}"),
+            free_total(o.ok()),
+            Some(total_kb * 1024),
+        );
+        let o = c.run(via, &[&bb, "sh", "-c", "/usr/bin/nproc"]);
+        let n = if matches!(via, Via::Plain) { c.affinity.len() } else { c.shown.len() };
+        f.eq(&format!("static sh → coreutils nproc, {via:?}"), o.ok().trim().parse::<usize>().ok(), Some(n));
+        let o = c.run(via, &[&bb, "sh", "-c", &format!("exec {rewind} lseek 2 32")]);
+        check_rewind(&mut f, &format!("static sh → dynamic rewind, {via:?}"), o.ok(), total_kb, true);
+    }
+
+    let o = c.run(CGSHIM, &[&bb, "sh", "-c", "echo \"$LD_PRELOAD\""]);
+    f.check(o.ok().split([' ', ':']).any(|e| e.trim() == lib), || {
+        format!("LD_PRELOAD of the supervised program does not name {lib}: {:?}", o.stdout)
+    });
+    let o = c.run(CGSHIM, &[&bb, "sh", "-c", "exec /bin/cat /proc/self/maps"]);
+    f.check(o.ok().contains(&lib), || {
+        format!("a dynamic child of the supervised program does not map {lib}")
+    });
+    f.finish("dynamic children of a supervised program");
+}
+
+/// A static program that opens /proc/meminfo once and rewinds it with lseek(fd, 0, SEEK_SET)
+/// between samples, touching 32 MiB each time: the supervised samples follow the usage.
+#[test]
+fn static_program_rewind_gets_fresh_values() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let rewind = path_str(musl_static_program("rewind"));
+    let mut f = Failures::default();
+    let o = c.run(Via::Plain, &[&rewind, "lseek", "2", "32"]);
+    check_rewind(&mut f, "static rewind, plain", o.ok(), host_memtotal_kb(), false);
+    let o = c.run(CGSHIM, &[&rewind, "lseek", "2", "32"]);
+    check_rewind(&mut f, "static rewind, supervised", o.ok(), LIMIT_KB, true);
+    f.eq(
+        "static rewind, supervised: read after the whole file",
+        parse_kv(&o.stdout).get("eof_read").cloned(),
+        Some("0".into()),
+    );
+    f.finish("refresh on rewind for a static program");
+}
+
+// =============================================================================================
+// A small init: signals, exit statuses, the supervisor's death
+// =============================================================================================
+
+/// Signals sent to cgshim by another process reach the program's handlers in order, and the
+/// program's exit code comes back; plain, the same signals sent to the program give the same.
+/// The program is a child of cgshim.
+#[test]
+fn signals_sent_to_cgshim_reach_the_program() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let mut f = Failures::default();
+    for via in [Via::Plain, CGSHIM] {
+        let mut live = c.spawn(via, "", &[&probe, "signals"], None);
+        let first = live.line();
+        let ids: BTreeMap<&str, &str> =
+            first.split_whitespace().filter_map(|kv| kv.split_once('=')).collect();
+        let head = live.pid();
+        if matches!(via, Via::Cgshim(_)) {
+            let ppid = ids.get("ppid").and_then(|p| p.parse::<u32>().ok());
+            f.check(ids.get("pid") != Some(&head.to_string().as_str()), || {
+                "the supervised program has cgshim's pid: it was not started as a child".into()
+            });
+            f.eq("the supervised program's parent is cgshim", ppid, Some(head));
+        }
+        let mut got = Vec::new();
+        for sig in ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TERM"] {
+            live.signal(sig);
+            got.push(live.line());
+        }
+        let (status, rest, stderr) = live.finish(Duration::from_secs(10));
+        let want: Vec<String> = ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TERM"]
+            .iter()
+            .map(|s| format!("got={s}"))
+            .collect();
+        f.eq(&format!("handlers run, {via:?}"), got, want);
+        f.eq(&format!("exit code after SIGTERM's handler, {via:?}"), status.code(), Some(42));
+        f.eq(&format!("more stdout, {via:?}"), rest, Vec::<String>::new());
+        f.eq(&format!("stderr, {via:?}"), stderr.as_str(), "");
+    }
+    f.finish("signals forwarded to handlers");
+}
+
+/// A program that does not handle the signal dies of it, and cgshim dies of the same signal.
+#[test]
+fn death_by_a_forwarded_signal_is_cgshims_death() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let mut f = Failures::default();
+    for sig in [("TERM", 15), ("INT", 2), ("HUP", 1), ("USR1", 10)] {
+        for via in [Via::Plain, CGSHIM] {
+            let mut live = c.spawn(via, "", &[&probe, "loop", "60"], None);
+            let pid: u32 = live.expect("pid=").parse().unwrap();
+            live.signal(sig.0);
+            let (status, _, stderr) = live.finish(Duration::from_secs(10));
+            f.eq(&format!("SIG{} to {via:?}: killed by", sig.0), status.signal(), Some(sig.1));
+            f.eq(&format!("SIG{} to {via:?}: core dumped", sig.0), status.core_dumped(), false);
+            f.check(wait_gone(pid, Duration::from_secs(2)), || {
+                format!("SIG{} to {via:?}: the program lives on", sig.0)
+            });
+            f.eq(&format!("SIG{} to {via:?}: stderr", sig.0), cgshim_lines(&stderr), Vec::<&str>::new());
+        }
+    }
+    f.finish("death by forwarded signals");
+}
+
+/// Exit codes and deaths by the program's own signals come back through cgshim: exit 7 → 7;
+/// SIGABRT and SIGSEGV → cgshim dies of the same signal, without a core dump of its own (the
+/// program's core, where the plain run dumps one, is still written).
+#[test]
+fn exit_statuses_and_deaths_come_back() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let mut f = Failures::default();
+    for via in [Via::Plain, CGSHIM] {
+        for code in ["0", "1", "7", "255"] {
+            let o = c.run(via, &[&probe, "exit", code]);
+            f.eq(&format!("static_probe exit {code}, {via:?}"), o.status.code(), code.parse().ok());
+        }
+        let o = c.run(via, &[&bb, "sh", "-c", "exit 7"]);
+        f.eq(&format!("busybox sh -c 'exit 7', {via:?}"), o.status.code(), Some(7));
+        let o = c.run(via, &[&bb, "false"]);
+        f.eq(&format!("busybox false, {via:?}"), o.status.code(), Some(1));
+    }
+
+    // Deaths, with core dumps allowed (in a directory of their own).
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cgshim-supervise-core-{}", std::process::id()));
+    for (what, sig) in [("abort", 6), ("segv", 11)] {
+        let mut plain_core = false;
+        for via in [Via::Plain, CGSHIM] {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let live = c.spawn(via, "ulimit -c unlimited && ", &[&probe, what], Some(&dir));
+            let (status, _, stderr) = live.finish(Duration::from_secs(30));
+            f.eq(&format!("static_probe {what}, {via:?}: killed by"), status.signal(), Some(sig));
+            f.eq(
+                &format!("static_probe {what}, {via:?}: cgshim's stderr"),
+                cgshim_lines(&stderr),
+                Vec::<&str>::new(),
+            );
+            let cores = fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+            match via {
+                Via::Plain => plain_core = status.core_dumped(),
+                _ => {
+                    f.eq(
+                        &format!("static_probe {what}, supervised: cgshim's status says core dumped"),
+                        status.core_dumped(),
+                        false,
+                    );
+                    if plain_core {
+                        f.eq(&format!("static_probe {what}, supervised: the program's core file"), cores, 1);
+                    }
+                }
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    f.finish("exit statuses and deaths by signal");
+}
+
+/// SIGKILL of cgshim: the program (idle, busy opening files, or ignoring every catchable
+/// signal) is gone within two seconds.
+#[test]
+fn killing_the_supervisor_kills_the_program() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let mut f = Failures::default();
+    let idle = format!("echo pid=$$; exec {bb} sleep 60");
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("idle (sleep)", vec![bb.as_str(), "sh", "-c", &idle]),
+        ("busy opening /proc/meminfo", vec![&probe, "loop", "60"]),
+        ("ignoring signals, busy opening", vec![&probe, "loop", "60", "ignore"]),
+    ];
+    for (what, argv) in cases {
+        let mut live = c.spawn(CGSHIM, "", &argv, None);
+        let pid: u32 = live.expect("pid=").trim().parse().unwrap();
+        thread::sleep(Duration::from_millis(300));
+        f.check(!gone(pid), || format!("{what}: the program ended before the supervisor was killed"));
+        live.signal("KILL");
+        let (status, _, _) = live.finish(Duration::from_secs(10));
+        f.eq(&format!("{what}: cgshim killed by"), status.signal(), Some(9));
+        f.check(wait_gone(pid, Duration::from_secs(2)), || {
+            format!("{what}: program {pid} still runs 2 s after its supervisor was killed")
+        });
+    }
+    f.finish("SIGKILL of the supervisor");
+}
+
+// =============================================================================================
+// Load: threads, fds
+// =============================================================================================
+
+/// 32 threads × 10⁴ opens of /proc/meminfo and of an ordinary file, each read and closed:
+/// every read right, and no fd left behind in the program or in cgshim.
+#[test]
+fn thirty_two_threads_open_ten_thousand_times_without_leaks() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let file = plain_file();
+    let mut f = Failures::default();
+    let mut program_fds = Vec::new();
+    for (via, kb) in [(Via::Plain, host_memtotal_kb()), (CGSHIM, LIMIT_KB)] {
+        let mut live = c.spawn(via, "", &[&probe, "threads", "32", "10000", &file], None);
+        let before: usize = live.expect("fds_before=").parse().unwrap();
+        let head = live.pid();
+        let head_before = fd_count(head);
+        live.send_line();
+        let mut kv = BTreeMap::new();
+        for _ in 0..4 {
+            let l = live.line_within(Duration::from_secs(300));
+            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("unexpected line {l:?}"));
+            kv.insert(k.to_string(), v.parse::<u64>().unwrap());
+        }
+        let head_after = fd_count(head);
+        live.send_line();
+        let (status, _, stderr) = live.finish(Duration::from_secs(30));
+        f.eq(&format!("{via:?}: exit"), status.code(), Some(0));
+        f.eq(&format!("{via:?}: errors"), kv.get("errors").copied(), Some(0));
+        f.eq(&format!("{via:?}: mismatches"), kv.get("mismatches").copied(), Some(0));
+        f.eq(&format!("{via:?}: MemTotal"), kv.get("memtotal_kb").copied(), Some(kb));
+        f.eq(&format!("{via:?}: the program's fds after"), kv.get("fds_after").copied(), Some(before as u64));
+        f.eq(&format!("{via:?}: stderr"), stderr.as_str(), "");
+        if matches!(via, Via::Cgshim(_)) {
+            f.eq("cgshim's fds after the storm", head_after, head_before);
+        }
+        program_fds.push(before);
+    }
+    // Nothing of the supervisor's (its listener, its pipes) is left open in the program.
+    f.eq("the program's fds at start, supervised against plain", program_fds[1], program_fds[0]);
+    f.finish("32 threads x 10^4 opens");
+}
+
+// =============================================================================================
+// Seccomp filters of others
+// =============================================================================================
+
+/// A supervised program that installs a seccomp filter of its own keeps running and is still
+/// answered; one that asks for a listener of its own gets EBUSY (one listener per filter chain:
+/// the documented limit) and is still answered.
+#[test]
+fn programs_with_their_own_seccomp_filter() {
+    let Some(c) = container() else { return };
+    let prog = path_str(static_program("own_filter"));
+    let host_kb = host_memtotal_kb();
+    let mut f = Failures::default();
+    let cases = [
+        ("allow", Via::Plain, "ok", host_kb),
+        ("listener", Via::Plain, "ok", host_kb),
+        ("allow", CGSHIM, "ok", LIMIT_KB),
+        ("listener", CGSHIM, "EBUSY", LIMIT_KB),
+    ];
+    for (mode, via, install, kb) in cases {
+        let o = c.run(via, &[&prog, mode]);
+        let kv = parse_kv(o.ok());
+        f.eq(
+            &format!("own_filter {mode}, {via:?}: install"),
+            kv.get("install").map(String::as_str),
+            Some(install),
+        );
+        f.eq(
+            &format!("own_filter {mode}, {via:?}: MemTotal after"),
+            kv.get("meminfo_memtotal_kb").cloned(),
+            Some(kb.to_string()),
+        );
+        f.eq(
+            &format!("own_filter {mode}, {via:?}: sysinfo totalram after"),
+            kv.get("sysinfo_totalram").cloned(),
+            Some((kb * 1024).to_string()),
+        );
+        f.eq(&format!("own_filter {mode}, {via:?}: stderr"), o.stderr.as_str(), "");
+    }
+    f.finish("programs with their own seccomp filter");
+}
+
+/// Where supervision cannot be set up, the program runs as without it, after exactly one
+/// `cannot supervise` line naming the reason: EBUSY when a supervisor already listens (nested
+/// `cgshim exec --supervise`: the outer one still answers), EPERM when a filter forbids seccomp.
+#[test]
+fn fallbacks_when_supervision_cannot_be_set_up() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let deny = path_str(c_program("deny_seccomp"));
+    let (cg, lib) = (cgshim(), lib());
+    let mut f = Failures::default();
+
+    let check_warning = |f: &mut Failures, what: &str, stderr: &str, errno: &str| {
+        let lines = cgshim_lines(stderr);
+        f.eq(&format!("{what}: lines of cgshim on stderr"), lines.len(), 1);
+        let warned: Vec<&&str> = lines.iter().filter(|l| l.starts_with(CANNOT_SUPERVISE)).collect();
+        f.eq(&format!("{what}: `{CANNOT_SUPERVISE}` lines"), warned.len(), 1);
+        f.check(warned.iter().any(|l| l.contains(errno)), || {
+            format!("{what}: the warning does not name {errno}: {stderr:?}")
+        });
+    };
+
+    // EBUSY: cgshim under cgshim, both told to supervise.
+    let nested = |argv: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> =
+            [cg.as_str(), "exec", "--lib", &lib, "--supervise", "--"].iter().map(|s| s.to_string()).collect();
+        v.extend(argv.iter().map(|s| s.to_string()));
+        v
+    };
+    let inner = nested(&[&probe, "info"]);
+    let inner: Vec<&str> = inner.iter().map(String::as_str).collect();
+    let o = c.run(Via::Cgshim(&["--supervise"]), &inner);
+    check_view(&mut f, "nested cgshim exec --supervise (the outer answers)", o.ok(), &c.container_view());
+    check_warning(&mut f, "nested cgshim exec --supervise", &o.stderr, "EBUSY");
+    let inner = nested(&[&bb, "sh", "-c", "exit 7"]);
+    let inner: Vec<&str> = inner.iter().map(String::as_str).collect();
+    let o = c.run(Via::Cgshim(&["--supervise"]), &inner);
+    f.eq("nested cgshim exec --supervise: exit status", o.status.code(), Some(7));
+    check_warning(&mut f, "nested cgshim exec --supervise, exit 7", &o.stderr, "EBUSY");
+
+    // EPERM: a sandbox that forbids seccomp runs cgshim.
+    let o = c.run(Via::Plain, &[&deny, &cg, "exec", "--lib", &lib, "--", &probe, "info"]);
+    check_view(&mut f, "under deny_seccomp (no supervisor: the host)", o.ok(), &host_view(&c.affinity));
+    check_warning(&mut f, "under deny_seccomp", &o.stderr, "EPERM");
+    let o = c.run(Via::Plain, &[&deny, &cg, "exec", "--lib", &lib, "--", &bb, "sh", "-c", "exit 7"]);
+    f.eq("under deny_seccomp: exit status", o.status.code(), Some(7));
+    check_warning(&mut f, "under deny_seccomp, exit 7", &o.stderr, "EPERM");
+    let o = c.run(Via::Plain, &[&deny, &cg, "exec", "--lib", &lib, "--", &probe, "abort"]);
+    f.eq("under deny_seccomp: killed by", o.status.signal(), Some(6));
+    // Dynamic children there still have the library.
+    let o =
+        c.run(Via::Plain, &[&deny, &cg, "exec", "--lib", &lib, "--", &bb, "sh", "-c", "/usr/bin/free -b"]);
+    f.eq("under deny_seccomp: static sh → procps free", free_total(o.ok()), Some(LIMIT));
+    f.finish("EBUSY and EPERM fallbacks");
+}
+
+// =============================================================================================
+// --supervise, --no-supervise
+// =============================================================================================
+
+/// `--no-supervise` on a static or Go program: the old warning, and the host's values.
+/// `--supervise` on a dynamic program: the same numbers as the library alone, no warning.
+#[test]
+fn supervise_and_no_supervise_flags() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(go) = go_probe() else { return };
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let dynamic = dynamic_probe();
+    let host = host_view(&c.affinity);
+    let mut f = Failures::default();
+
+    let o = c.run(Via::Cgshim(&["--no-supervise"]), &[&probe, "info"]);
+    check_view(&mut f, "--no-supervise, static", o.ok(), &host);
+    let lines = cgshim_lines(&o.stderr);
+    f.eq("--no-supervise, static: cgshim lines", lines.len(), 1);
+    f.check(
+        lines.iter().any(|l| {
+            l.starts_with("cgshim: warning: ") && l.contains("is statically linked") && l.contains(&probe)
+        }),
+        || format!("--no-supervise, static: not the static warning: {:?}", o.stderr),
+    );
+
+    let o = c.run(Via::Cgshim(&["--no-supervise"]), &[&go, "info"]);
+    let kv = parse_kv(o.ok());
+    f.eq("--no-supervise, Go: NumCPU", kv.get("numcpu").cloned(), Some(c.affinity.len().to_string()));
+    f.eq(
+        "--no-supervise, Go: MemTotal",
+        kv.get("meminfo_memtotal_kb").cloned(),
+        Some(host_memtotal_kb().to_string()),
+    );
+    let lines = cgshim_lines(&o.stderr);
+    f.eq("--no-supervise, Go: cgshim lines", lines.len(), 1);
+    f.check(
+        lines.iter().any(|l| l.starts_with("cgshim: warning: ") && l.contains("is a Go program")),
+        || format!("--no-supervise, Go: not the Go warning: {:?}", o.stderr),
+    );
+
+    // Without a flag: supervised, silent.
+    for (what, prog) in [("static", probe.as_str()), ("Go", go.as_str())] {
+        let o = c.run(CGSHIM, &[prog, "info"]);
+        o.ok();
+        f.eq(&format!("default, {what}: stderr"), o.stderr.as_str(), "");
+    }
+
+    let library = c.run(Via::Library, &[&dynamic, "info"]);
+    let forced = c.run(Via::Cgshim(&["--supervise"]), &[&dynamic, "info"]);
+    check_view(&mut f, "--supervise, dynamic", forced.ok(), &c.container_view());
+    let strip = |o: &Outcome| {
+        let mut kv = parse_kv(o.ok());
+        kv.remove("sysinfo_freeram");
+        kv
+    };
+    f.eq("--supervise, dynamic, against the library alone", strip(&forced), strip(&library));
+    f.eq("--supervise, dynamic: stderr", forced.stderr.as_str(), "");
+    let o = c.run(Via::Cgshim(&["--supervise"]), &["free", "-b"]);
+    f.eq("--supervise, procps free -b", free_total(o.ok()), Some(LIMIT));
+    let o = c.run(Via::Cgshim(&["--supervise"]), &["cat", "/proc/meminfo"]);
+    f.eq("--supervise, cat /proc/meminfo", parse_meminfo(o.ok()).get("MemTotal").copied(), Some(LIMIT_KB));
+    f.finish("--supervise and --no-supervise");
+}
+
+// =============================================================================================
+// Everything else stays as it was
+// =============================================================================================
+
+/// What has nothing to do with the served files is the same plain and supervised: output,
+/// error messages, exit codes and errno of opens; the served files are served through relative
+/// paths too, and `/proc/self/status` narrows only `Cpus_allowed`.
+#[test]
+fn unrelated_behaviour_is_unchanged() {
+    let Some(bb) = busybox_and_musl() else { return };
+    if !have_program("setpriv") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let bb = bb.as_str();
+    let mut f = Failures::default();
+
+    let same: [&[&str]; 9] = [
+        &[bb, "ls", "/"],
+        &[bb, "cat", "/etc/hostname"],
+        &[bb, "cat", "/nonexistent/cgshim-file"],
+        &[bb, "cat", "/proc/meminfo/"],
+        &[bb, "ls", "/proc/meminfoX"],
+        &[bb, "sh", "-c", "echo out; echo err >&2; exit 5"],
+        &[bb, "sh", "-c", "cd /etc && cat hostname && cat ./no-such-file"],
+        &[bb, "head", "-c", "16", "/proc/version"],
+        &[bb, "wc", "-c", "/etc/passwd"],
+    ];
+    for argv in same {
+        let plain = c.run(Via::Plain, argv);
+        let sup = c.run(CGSHIM, argv);
+        f.eq(&format!("{argv:?}: stdout"), &sup.stdout, &plain.stdout);
+        f.eq(&format!("{argv:?}: stderr"), &sup.stderr, &plain.stderr);
+        f.eq(&format!("{argv:?}: exit code"), sup.status.code(), plain.status.code());
+    }
+
+    // Opens of the served file with flags the served copy must not change.
+    let opens: [(&str, &str, &str); 7] = [
+        ("/proc/meminfo", "rdonly", "ok"),
+        ("/proc/meminfo", "rdonly,cloexec", "ok"),
+        ("/proc/meminfo", "wronly", "ok"), // root: the kernel's answer, not a read-only copy's
+        ("/proc/meminfo", "rdonly,directory", "ENOTDIR"),
+        ("/proc/meminfo/", "rdonly", "ENOTDIR"),
+        ("/proc/meminfoX", "rdonly", "ENOENT"),
+        ("/proc", "rdwr,directory", "EISDIR"),
+    ];
+    for (path, flags, want) in opens {
+        for via in [Via::Plain, CGSHIM] {
+            let o = c.run(via, &[&probe, "open", path, flags]);
+            f.eq(
+                &format!("open({path}, {flags}), {via:?}"),
+                parse_kv(o.ok()).get("open").cloned(),
+                Some(want.to_string()),
+            );
+        }
+    }
+    // Another user: writing /proc/meminfo is EACCES plain and supervised.
+    for via in [Via::Plain, CGSHIM] {
+        let mut argv = vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+        let full = c.argv(via, "", &[&probe, "open", "/proc/meminfo", "wronly"]);
+        argv.extend(full[4..].iter().map(String::as_str));
+        let o = c.run(Via::Plain, &argv);
+        f.eq(
+            &format!("open(/proc/meminfo, wronly) as uid 65534, {via:?}"),
+            parse_kv(o.ok()).get("open").cloned(),
+            Some("EACCES".to_string()),
+        );
+    }
+
+    // Relative paths are served too.
+    for (via, kb) in [(Via::Plain, host_memtotal_kb()), (CGSHIM, LIMIT_KB)] {
+        let o = c.run(via, &[bb, "sh", "-c", "cd /proc && cat meminfo"]);
+        f.eq(
+            &format!("cd /proc && cat meminfo, {via:?}"),
+            parse_meminfo(o.ok()).get("MemTotal").copied(),
+            Some(kb),
+        );
+        let o = c.run(via, &[bb, "sh", "-c", "cd /proc/self && cat status"]);
+        let allowed =
+            o.ok().lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string());
+        let cpus = if matches!(via, Via::Plain) { &c.affinity } else { &c.shown };
+        f.eq(
+            &format!("cd /proc/self && cat status, Cpus_allowed_list, {via:?}"),
+            allowed,
+            Some(kernel_list(cpus)),
+        );
+    }
+
+    // /proc/self/status: Cpus_allowed narrowed, every line that does not change by itself alike.
+    let status = |via| c.run(via, &[bb, "cat", "/proc/self/status"]).ok().to_string();
+    let (plain, sup) = (status(Via::Plain), status(CGSHIM));
+    let pick =
+        |text: &str, key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string());
+    f.eq(
+        "cat /proc/self/status, Cpus_allowed_list, supervised",
+        pick(&sup, "Cpus_allowed_list:"),
+        Some(kernel_list(&c.shown)),
+    );
+    let mask: u64 = c.shown.iter().map(|c| 1u64 << c).sum();
+    let sup_mask = pick(&sup, "Cpus_allowed:").map(|m| u64::from_str_radix(&m.replace(',', ""), 16).ok());
+    f.eq("cat /proc/self/status, Cpus_allowed, supervised", sup_mask, Some(Some(mask)));
+    for key in ["Name:", "Umask:", "Uid:", "Gid:", "Groups:", "Threads:", "Mems_allowed_list:", "NoNewPrivs:"]
+    {
+        let p = pick(&plain, key);
+        f.check(p.is_some(), || format!("plain /proc/self/status has no {key}"));
+        if key == "NoNewPrivs:" {
+            // As root (CAP_SYS_ADMIN), the supervisor needs no no_new_privs.
+            f.eq("NoNewPrivs of the supervised program (root)", pick(&sup, key), p);
+        } else {
+            f.eq(&format!("/proc/self/status {key} plain vs supervised"), pick(&sup, key), p);
+        }
+    }
+    f.finish("unrelated behaviour, plain and supervised");
+}
+
+/// The programs are what the tests take them for: the static builds have no program
+/// interpreter (no dynamic loader, so the library cannot reach them), the dynamic one has.
+#[test]
+fn the_test_programs_are_what_they_claim() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let mut f = Failures::default();
+    let probe = static_probe();
+    let readelf = |p: &str| {
+        let mut cmd = Command::new("readelf");
+        cmd.args(["-l", p]);
+        run_captured(cmd, "readelf", Duration::from_secs(30)).1
+    };
+    let bins = [
+        (probe.clone(), false),
+        (path_str(static_program("own_filter")), false),
+        (path_str(musl_static_program("rewind")), false),
+        (dynamic_probe(), true),
+    ];
+    for (p, dynamic) in bins {
+        f.eq(&format!("{p} has a program interpreter"), readelf(&p).contains("INTERP"), dynamic);
+    }
+    if let Some(bb) = static_busybox() {
+        f.check(!readelf(&bb.to_string_lossy()).contains("INTERP"), || {
+            format!("{} is not static", bb.display())
+        });
+    }
+    if let Some(go) = go_probe() {
+        f.check(!readelf(&go).contains("INTERP"), || format!("{go} is not a static Go program"));
+    }
+    f.finish("the test programs");
+}
