@@ -279,6 +279,16 @@ impl Container {
         o
     }
 
+    /// [`Container::run`] as uid and gid 65534 with no groups (setpriv drops every capability);
+    /// cgshim too runs as that user.
+    fn run_as_nobody(&self, via: Via, argv: &[&str]) -> Outcome {
+        let mut full = vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+        let inner = self.argv(via, "", argv);
+        // inner[..4] is the joining `sh -c SCRIPT sh`, which `run` puts in front again.
+        full.extend(inner[4..].iter().map(String::as_str));
+        self.run(Via::Plain, &full)
+    }
+
     /// Starts the program with every stdio a pipe, in a process group of its own. The process
     /// the test gets is the program itself (plain) or cgshim (the `sh` executes it).
     fn spawn(&self, via: Via, before: &str, argv: &[&str], cwd: Option<&Path>) -> Live {
@@ -1279,10 +1289,7 @@ fn unrelated_behaviour_is_unchanged() {
     }
     // Another user: writing /proc/meminfo is EACCES plain and supervised.
     for via in [Via::Plain, CGSHIM] {
-        let mut argv = vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
-        let full = c.argv(via, "", &[&probe, "open", "/proc/meminfo", "wronly"]);
-        argv.extend(full[4..].iter().map(String::as_str));
-        let o = c.run(Via::Plain, &argv);
+        let o = c.run_as_nobody(via, &[&probe, "open", "/proc/meminfo", "wronly"]);
         f.eq(
             &format!("open(/proc/meminfo, wronly) as uid 65534, {via:?}"),
             parse_kv(o.ok()).get("open").cloned(),
@@ -1368,4 +1375,25 @@ fn the_test_programs_are_what_they_claim() {
         f.check(!readelf(&go).contains("INTERP"), || format!("{go} is not a static Go program"));
     }
     f.finish("the test programs");
+}
+
+/// Without CAP_SYS_ADMIN (another user), cgshim can install its filter only with no_new_privs:
+/// the supervised program runs with it (and is answered), the plain one without.
+#[test]
+fn without_cap_sys_admin_the_program_gets_no_new_privs() {
+    let Some(bb) = busybox_and_musl() else { return };
+    if !have_program("setpriv") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let mut f = Failures::default();
+    for (via, nnp, total) in [(Via::Plain, "0", host_memtotal_kb() * 1024), (CGSHIM, "1", LIMIT)] {
+        let o = c.run_as_nobody(via, &[&bb, "cat", "/proc/self/status"]);
+        let got = o.ok().lines().find_map(|l| l.strip_prefix("NoNewPrivs:")).map(|v| v.trim().to_string());
+        f.eq(&format!("NoNewPrivs as uid 65534, {via:?}"), got, Some(nnp.to_string()));
+        f.eq(&format!("cgshim's stderr as uid 65534, {via:?}"), cgshim_lines(&o.stderr), Vec::<&str>::new());
+        let o = c.run_as_nobody(via, &[&bb, "free", "-b"]);
+        f.eq(&format!("busybox free -b as uid 65534, {via:?}"), free_total(o.ok()), Some(total));
+    }
+    f.finish("supervision without CAP_SYS_ADMIN");
 }
