@@ -857,7 +857,9 @@ pub fn run_captured(mut cmd: Command, what: &str, limit: Duration) -> (Option<Ex
             break Some(s);
         }
         if Instant::now() > deadline {
-            let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", child.id())).status();
+            // `-s KILL -- -PGID`: procps-ng 4.0's `kill -KILL -PGID` signals pid -(first digit),
+            // e.g. kill(-1, SIGKILL) for a group id starting with 1: every process there is.
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", child.id())]).status();
             let _ = child.kill();
             let _ = child.wait();
             break None;
