@@ -18,8 +18,8 @@
 mod common;
 
 use common::{
-    Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_memtotal_kb, lib_path,
-    musl_static_program, parse_kv, parse_meminfo, run_captured, static_busybox, static_program,
+    Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_meminfo_text, host_memtotal_kb,
+    lib_path, musl_static_program, parse_kv, parse_meminfo, run_captured, static_busybox, static_program,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -463,14 +463,20 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
+        // `-s KILL -- -PGID`: procps-ng 4.0 reads `kill -KILL -PGID` as pid -(first digit),
+        // which for a group id starting with 1 is kill(-1, SIGKILL).
+        // Only while the leader is not reaped is its pid still this group's id: once waited
+        // for, the number may name another process group (pid_max can be small).
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 fn signal_pid(pid: u32, sig: &str) {
-    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("run kill");
+    let st = Command::new("kill").args(["-s", sig, "--", &pid.to_string()]).status().expect("run kill");
     assert!(st.success(), "kill -{sig} {pid} failed");
 }
 
@@ -682,6 +688,28 @@ fn static_busybox_sees_the_container() {
             )
         });
 
+        f.eq(
+            &format!("busybox cat /proc/meminfo, the fields in order, {via:?}"),
+            common::meminfo_keys(&o.stdout),
+            common::meminfo_keys(&host_meminfo_text()),
+        );
+        let o = c.run(via, &[bb, "cat", "/proc/vmstat"]);
+        let vmstat: BTreeMap<&str, u64> = o
+            .ok()
+            .lines()
+            .filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k, v.trim().parse().ok()?))))
+            .collect();
+        let free_pages = vmstat.get("nr_free_pages").copied().unwrap_or(u64::MAX);
+        f.check(free_pages.saturating_mul(common::page_size()) <= kb * 1024, || {
+            format!("busybox cat /proc/vmstat, {via:?}: nr_free_pages {free_pages} beyond {kb} kB")
+        });
+        let o = c.run(via, &[bb, "cat", "/proc/swaps"]);
+        f.eq(
+            &format!("busybox cat /proc/swaps, {via:?}"),
+            o.ok().lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+            Some(vec!["Filename", "Type", "Size", "Used", "Priority"]),
+        );
+
         let o = c.run(via, &[bb, "cat", "/proc/cpuinfo"]);
         f.eq(
             &format!("busybox cat /proc/cpuinfo, processors, {via:?}"),
@@ -792,6 +820,65 @@ fn go_goroutines_open_while_the_runtime_preempts() {
         f.eq(&format!("Go stress, {via:?}: stderr"), o.stderr.as_str(), "");
     }
     f.finish("goroutines opening files under preemption");
+}
+
+/// The served fds and the odd arguments: two opens read in turn each from their own offset,
+/// O_CLOEXEC as asked, read-only, openat through a directory fd, `/proc/<pid>/status`,
+/// `/proc/thread-self/status` and `cpuN/online` narrowed to S; bad pointers, short and odd mask sizes, another
+/// process's mask, missing pids, bad fds and overlong paths answered exactly as the kernel
+/// answers them (the return value of the raw sched_getaffinity included), only the caller's
+/// own mask narrowed to S.
+#[test]
+fn served_fds_and_odd_arguments_look_like_the_kernels() {
+    if !have_program("musl-gcc") {
+        return;
+    }
+    let Some(c) = container() else { return };
+    let probe = static_probe();
+    let mut f = Failures::default();
+
+    let plain = parse_kv(c.run(Via::Plain, &[&probe, "fds"]).ok());
+    let sup = parse_kv(c.run(CGSHIM, &[&probe, "fds"]).ok());
+    for (k, v) in &plain {
+        let want = match k.as_str() {
+            "openat_dirfd" => LIMIT_KB.to_string(),
+            "pid_status" | "thread_status" => kernel_list(&c.shown),
+            k if k.ends_with("_online") => {
+                let n: usize = k.trim_start_matches("cpu").trim_end_matches("_online").parse().unwrap();
+                if c.shown.contains(&n) { v.clone() } else { "0".to_string() }
+            }
+            _ => v.clone(),
+        };
+        f.eq(&format!("fds: {k} supervised (plain: {v})"), sup.get(k), Some(&want));
+    }
+    f.eq(
+        "fds: plain second_open_starts",
+        plain.get("second_open_starts").map(String::as_str),
+        Some("MemTotal:"),
+    );
+    f.eq("fds: plain openat_dirfd", plain.get("openat_dirfd").cloned(), Some(host_memtotal_kb().to_string()));
+
+    let plain = parse_kv(c.run(Via::Plain, &[&probe, "edges"]).ok());
+    let sup = parse_kv(c.run(CGSHIM, &[&probe, "edges"]).ok());
+    let host_byte: u32 = c.affinity.iter().filter(|&&c| c < 8).map(|c| 1u32 << c).sum();
+    let shown_byte: u32 = c.shown.iter().filter(|&&c| c < 8).map(|c| 1u32 << c).sum();
+    f.eq("edges: keys", sup.keys().collect::<Vec<_>>(), plain.keys().collect::<Vec<_>>());
+    for (k, v) in &plain {
+        let narrowed =
+            k.starts_with("affinity_") && k.ends_with("_first_byte") && k != "affinity_pid1_first_byte";
+        let want = if narrowed && v.parse::<u32>().ok() == Some(host_byte) {
+            shown_byte.to_string()
+        } else {
+            v.clone()
+        };
+        f.eq(&format!("edges: {k} supervised (plain: {v})"), sup.get(k), Some(&want));
+    }
+    f.eq(
+        "edges: plain affinity_128_first_byte is the host's mask",
+        plain.get("affinity_128_first_byte").cloned(),
+        Some(host_byte.to_string()),
+    );
+    f.finish("served fds and odd arguments");
 }
 
 // =============================================================================================

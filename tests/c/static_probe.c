@@ -25,6 +25,24 @@
  *   static_probe signals
  *       prints `pid=P ppid=Q`, handles SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH and
  *       SIGCONT by printing `got=NAME`, and SIGTERM by printing `got=TERM` and exiting with 42.
+ *   static_probe fds
+ *       what the served fds look like, as key=value lines: two opens of /proc/meminfo read in
+ *       turn (`second_open_starts=` the first 9 bytes of the second fd after 100 bytes were
+ *       read from the first; `first_continues=` whether the first fd went on where it was),
+ *       `cloexec_default=` and `cloexec_asked=` (FD_CLOEXEC without and with O_CLOEXEC),
+ *       `accmode=` (O_RDONLY, O_WRONLY, O_RDWR), `write=` (errno of a write to it),
+ *       `openat_dirfd=` (MemTotal kB through openat of "meminfo" in an fd of /proc),
+ *       `pid_status=` (Cpus_allowed_list of /proc/<own pid>/status), `thread_status=` (the same
+ *       of /proc/thread-self/status), `cpuN_online=` (/sys/devices/system/cpu/cpuN/online, for
+ *       every N below 64 that has the file).
+ *   static_probe edges
+ *       calls given arguments the kernel rejects or answers oddly, as key=value lines of
+ *       `ret/ERRNO` (ret -1 with the errno name, else the return value): sysinfo(bad pointer),
+ *       sched_getaffinity(0, N, buf) for N = 4, 8, 12, 128, 1024 (the raw system call, which
+ *       returns the bytes written) with the mask, sched_getaffinity(0, 128, bad pointer),
+ *       sched_getaffinity(1, 128, buf) (another process: its real mask) and of a pid that does
+ *       not exist, open(bad pointer), openat(bad fd, "meminfo"), open of a path longer than
+ *       PATH_MAX.
  *   static_probe exit CODE | abort | segv
  *       exits with CODE, or dies of SIGABRT / SIGSEGV. */
 #define _GNU_SOURCE
@@ -37,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +74,9 @@ static const char *errno_name(int e) {
     case EBADF: return "EBADF";
     case EMFILE: return "EMFILE";
     case EBUSY: return "EBUSY";
+    case EFAULT: return "EFAULT";
+    case ESRCH: return "ESRCH";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
     default: return "OTHER";
     }
 }
@@ -292,6 +314,103 @@ static int loop(int seconds, int ignore) {
     return 0;
 }
 
+static const char *status_allowed(const char *path, char *buf, size_t size) {
+    if (slurp(path, buf, size) < 0) return "unreadable";
+    char *allowed = strstr(buf, "Cpus_allowed_list:");
+    if (!allowed) return "none";
+    allowed += strlen("Cpus_allowed_list:");
+    allowed += strspn(allowed, " \t");
+    allowed[strcspn(allowed, "\n")] = 0;
+    return allowed;
+}
+
+static int fds(void) {
+    static char buf[65536];
+    char a[128], b[16];
+    int fd1 = open("/proc/meminfo", O_RDONLY);
+    int fd2 = open("/proc/meminfo", O_RDONLY);
+    if (fd1 < 0 || fd2 < 0) {
+        perror("open /proc/meminfo");
+        return 2;
+    }
+    ssize_t n1 = read(fd1, a, 100);
+    ssize_t n2 = read(fd2, b, 9);
+    b[n2 > 0 ? n2 : 0] = 0;
+    printf("second_open_starts=%s\n", b);
+    char whole[16384];
+    ssize_t all = slurp("/proc/meminfo", whole, sizeof whole);
+    char next[16];
+    ssize_t n3 = read(fd1, next, 9);
+    printf("first_continues=%d\n", n1 == 100 && n3 == 9 && all > 109 && !memcmp(next, whole + 100, 9));
+    close(fd1);
+    close(fd2);
+
+    int fd = open("/proc/meminfo", O_RDONLY);
+    printf("cloexec_default=%d\n", fd < 0 ? -1 : !!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
+    int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+    printf("accmode=%s\n", acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR");
+    printf("write=%s\n", write(fd, "x", 1) < 0 ? errno_name(errno) : "written");
+    close(fd);
+    fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+    printf("cloexec_asked=%d\n", fd < 0 ? -1 : !!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
+    close(fd);
+
+    int dir = open("/proc", O_RDONLY | O_DIRECTORY);
+    fd = openat(dir, "meminfo", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    printf("openat_dirfd=%llu\n", memtotal_kb(buf));
+    close(fd);
+    close(dir);
+
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)getpid());
+    printf("pid_status=%s\n", status_allowed(path, buf, sizeof buf));
+    printf("thread_status=%s\n", status_allowed("/proc/thread-self/status", buf, sizeof buf));
+    for (int cpu = 0; cpu < 64; cpu++) {
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/online", cpu);
+        if (slurp(path, buf, sizeof buf) >= 0) printf("cpu%d_online=%ld\n", cpu, strtol(buf, NULL, 10));
+    }
+    return 0;
+}
+
+static void result(const char *key, long ret) {
+    if (ret < 0)
+        printf("%s=-1/%s\n", key, errno_name(errno));
+    else
+        printf("%s=%ld\n", key, ret);
+}
+
+static int edges(void) {
+    void *bad = (void *)16;
+    result("sysinfo_bad_pointer", syscall(SYS_sysinfo, bad));
+    size_t sizes[] = {4, 8, 12, 128, 1024};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char mask[1024];
+        memset(mask, 0xee, sizeof mask);
+        char key[64];
+        snprintf(key, sizeof key, "affinity_%zu", sizes[i]);
+        long r = syscall(SYS_sched_getaffinity, 0, sizes[i], mask);
+        result(key, r);
+        /* The first byte written, and the first byte after the part written (untouched). */
+        printf("%s_first_byte=%u\n%s_byte_after=%u\n", key, mask[0], key, r > 0 && r < 1024 ? mask[r] : 0);
+    }
+    result("affinity_bad_pointer", syscall(SYS_sched_getaffinity, 0, 128, bad));
+    unsigned char mask[128];
+    memset(mask, 0, sizeof mask);
+    long r = syscall(SYS_sched_getaffinity, 1, sizeof mask, mask);
+    result("affinity_pid1", r);
+    printf("affinity_pid1_first_byte=%u\n", mask[0]);
+    result("affinity_no_such_pid", syscall(SYS_sched_getaffinity, 0x3ffffff0, sizeof mask, mask));
+    result("open_bad_pointer", syscall(SYS_open, bad, O_RDONLY));
+    result("openat_bad_fd", syscall(SYS_openat, 987, "meminfo", O_RDONLY));
+    static char longpath[8192];
+    memset(longpath, 'a', sizeof longpath - 1);
+    memcpy(longpath, "/proc/", 6);
+    result("open_too_long", syscall(SYS_open, longpath, O_RDONLY));
+    return 0;
+}
+
 static void on_signal(int sig) {
     const char *name = sig == SIGHUP ? "HUP" : sig == SIGINT ? "INT" : sig == SIGQUIT ? "QUIT"
         : sig == SIGUSR1 ? "USR1" : sig == SIGUSR2 ? "USR2" : sig == SIGWINCH ? "WINCH"
@@ -331,6 +450,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "loop")) return loop(atoi(argv[2]), 0);
     if (argc == 4 && !strcmp(argv[1], "loop") && !strcmp(argv[3], "ignore")) return loop(atoi(argv[2]), 1);
     if (argc == 2 && !strcmp(argv[1], "signals")) return signals();
+    if (argc == 2 && !strcmp(argv[1], "fds")) return fds();
+    if (argc == 2 && !strcmp(argv[1], "edges")) return edges();
     if (argc == 3 && !strcmp(argv[1], "exit")) return atoi(argv[2]);
     if (argc == 2 && !strcmp(argv[1], "abort")) abort();
     if (argc == 2 && !strcmp(argv[1], "segv")) {
@@ -339,6 +460,6 @@ int main(int argc, char **argv) {
         return 99;
     }
     fprintf(stderr, "usage: static_probe info | open PATH FLAGS | threads T N FILE | loop S [ignore] | signals"
-                    " | exit N | abort | segv\n");
+                    " | fds | edges | exit N | abort | segv\n");
     return 64;
 }
