@@ -21,6 +21,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// The signals passed on to the program when another process sends them to cgshim.
@@ -170,12 +171,14 @@ const fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
 
-/// The filter: `open`, `openat`, `sysinfo`, `sched_getaffinity` and `lseek(fd, 0, SEEK_SET)`
-/// go to the supervisor; every other call (and every call of another ABI) is allowed.
+/// The filter: `open`, `openat`, `sysinfo`, `sched_getaffinity`, `lseek(fd, 0, SEEK_SET)` and
+/// `execve`/`execveat` (which only tell that a task's code changes) go to the supervisor; every
+/// other call (and every call of another ABI) is allowed.
 fn filter() -> Vec<libc::sock_filter> {
     let notify = libc::SECCOMP_RET_USER_NOTIF;
     let allow = libc::SECCOMP_RET_ALLOW;
     let mut trapped: Vec<u32> = vec![libc::SYS_openat as u32, libc::SYS_sysinfo as u32];
+    trapped.extend([libc::SYS_execve as u32, libc::SYS_execveat as u32]);
     trapped.push(libc::SYS_sched_getaffinity as u32);
     if let Some(open) = arch::OPEN {
         trapped.push(open as u32);
@@ -429,8 +432,9 @@ pub fn run(
             });
         }
     };
-    // The program is being executed; an errno here means the exec failed.
-    if let Some((e, _)) = receive(ours.as_raw_fd()) {
+    let mut s = Supervisor::new(api, listener, pid);
+    // The program is being executed (its execve is trapped too); an errno means it failed.
+    if let Some(e) = s.until_exec(ours.as_raw_fd()) {
         let err = std::io::Error::from_raw_os_error(e);
         eprintln!("cgshim: cannot run {}: {err}", path.display());
         let mut status = 0;
@@ -443,7 +447,6 @@ pub fn run(
     let sigfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     // SAFETY: a fresh fd or -1 (then signals are polled by waitpid alone).
     let sigfd = (sigfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(sigfd) });
-    let mut s = Supervisor::new(api, listener, pid);
     let status = s.serve(sigfd.as_ref());
     if s.listener.is_some() {
         s.hand_off();
@@ -480,6 +483,12 @@ struct Supervisor {
     child: libc::pid_t,
     /// Whether ADDFD can send the response itself (Linux 5.14).
     addfd_send: bool,
+    /// Whether each task seen has the library, until the next exec.
+    tasks: std::collections::HashMap<libc::pid_t, bool>,
+    /// What each executable seen is (by device and inode).
+    executables: std::collections::HashMap<(u64, u64), Reach>,
+    /// A buffer for reading maps, kept between calls.
+    scratch: Vec<u8>,
 }
 
 enum Answer {
@@ -491,7 +500,51 @@ enum Answer {
 
 impl Supervisor {
     fn new(api: Api, listener: OwnedFd, child: libc::pid_t) -> Supervisor {
-        Supervisor { api, listener: Some(listener), child, addfd_send: true }
+        // Linux 6.6: wake the supervisor on the trapped task's CPU and the task on the
+        // supervisor's, as for a direct call (a cross-CPU wake-up costs tens of microseconds).
+        // Older kernels refuse the flag and keep the usual wake-ups.
+        const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+        // SAFETY: the flag is passed by value.
+        unsafe {
+            libc::ioctl(
+                listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+            )
+        };
+        Supervisor {
+            api,
+            listener: Some(listener),
+            child,
+            addfd_send: true,
+            tasks: std::collections::HashMap::new(),
+            executables: std::collections::HashMap::new(),
+            scratch: Vec::with_capacity(64 << 10),
+        }
+    }
+
+    /// Answers the child's calls until its exec has happened (the socket `sock`, closed on exec,
+    /// reaches its end): `None`, or the exec's errno.
+    fn until_exec(&mut self, sock: libc::c_int) -> Option<i32> {
+        loop {
+            let mut fds = [
+                libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: self.listener_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: a valid array of pollfds.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return receive(sock).map(|(e, _)| e);
+            }
+            if fds[1].revents & libc::POLLIN != 0 {
+                self.handle();
+            }
+            if fds[0].revents != 0 {
+                return receive(sock).map(|(e, _)| e);
+            }
+        }
     }
 
     /// Serves until the program has exited; its wait status.
@@ -513,17 +566,20 @@ impl Supervisor {
                 // Nothing left to wait on but the child itself.
                 return wait_blocking(self.child);
             }
+            let mut look = sigfd.is_none();
             if fds[1].revents & libc::POLLIN != 0 {
                 self.handle();
             } else if fds[1].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
                 self.listener = None;
+                look = true;
             }
             if fds[0].revents & libc::POLLIN != 0
                 && let Some(fd) = sigfd
             {
                 self.signals(fd);
+                look = true;
             }
-            if let Some(status) = self.reap() {
+            if look && let Some(status) = self.reap() {
                 // The filter's last user may be gone now that the child is reaped.
                 self.drop_listener_if_unused();
                 return status;
@@ -661,6 +717,11 @@ impl Supervisor {
             self.sysinfo(req, tid, args[0])
         } else if nr == libc::SYS_sched_getaffinity {
             self.affinity(req, tid, args[0] as libc::pid_t, args[1] as usize, args[2])
+        } else if nr == libc::SYS_execve || nr == libc::SYS_execveat {
+            // What a task has loaded is about to change (a pid may also be reused by a child
+            // of another process: the table only ever holds tasks seen since the last exec).
+            self.tasks.clear();
+            Answer::Continue
         } else if nr == libc::SYS_lseek {
             self.rewound(req, tid, args[0] as libc::c_int);
             Answer::Continue
@@ -698,8 +759,9 @@ impl Supervisor {
         }
         // SAFETY: a fresh fd.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // The task (and so its cwd and fds) is still the one that asked.
-        if !self.valid(req.id) {
+        // A path through the task's cwd, fds or /proc directory named that task only if it is
+        // still the one that asked (an absolute path names the same file for every task).
+        if ours.as_bytes() != path.as_slice() && !self.valid(req.id) {
             return Answer::Done;
         }
         let Ok(name) = CString::new(path) else { return Answer::Continue };
@@ -743,15 +805,50 @@ impl Supervisor {
     }
 
     /// Whether the calling process has libcgshim.so loaded (a dynamically linked child of the
-    /// program): its own hooks answer it.
-    fn has_library(&self, tid: libc::pid_t) -> bool {
-        let Ok(maps) = std::fs::read(format!("/proc/{tid}/maps")) else { return false };
+    /// program): its own hooks answer it. Known per task until the next `execve` anywhere under
+    /// the filter; a static or Go executable cannot have it answer (one `stat` of the
+    /// executable, cached by file); only other processes' maps are read.
+    fn has_library(&mut self, tid: libc::pid_t) -> bool {
+        if let Some(&known) = self.tasks.get(&tid) {
+            return known;
+        }
+        let found = self.look_for_library(tid);
+        if self.tasks.len() > 1 << 16 {
+            self.tasks.clear();
+        }
+        self.tasks.insert(tid, found);
+        found
+    }
+
+    fn look_for_library(&mut self, tid: libc::pid_t) -> bool {
+        let Ok(exe) = std::fs::metadata(format!("/proc/{tid}/exe")) else { return false };
+        let key = (exe.dev(), exe.ino());
+        let reach = match self.executables.get(&key) {
+            Some(r) => *r,
+            None => {
+                let r = elf::inspect(Path::new(&format!("/proc/{tid}/exe")));
+                if self.executables.len() > 4096 {
+                    self.executables.clear();
+                }
+                self.executables.insert(key, r);
+                r
+            }
+        };
+        if matches!(reach, Reach::Static | Reach::Go) {
+            return false;
+        }
+        let Ok(mut maps) = std::fs::File::open(format!("/proc/{tid}/maps")) else { return false };
         let name = self.api.name.as_slice();
-        maps.split(|&b| b == b'\n').any(|line| {
-            line.rsplit(|&b| b == b'/')
-                .next()
-                .is_some_and(|file| file == name || file.windows(9).any(|w| w == b"libcgshim"))
-        })
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        let found = std::io::Read::read_to_end(&mut maps, &mut text).is_ok()
+            && text.split(|&b| b == b'\n').any(|line| {
+                line.rsplit(|&b| b == b'/')
+                    .next()
+                    .is_some_and(|file| file == name || file.windows(9).any(|w| w == b"libcgshim"))
+            });
+        self.scratch = text;
+        found
     }
 
     fn sysinfo(&self, req: &libc::seccomp_notif, tid: libc::pid_t, at: u64) -> Answer {
@@ -852,7 +949,9 @@ fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
     const PAGE: u64 = 4096;
     let mut out = Vec::new();
     while out.len() < libc::PATH_MAX as usize {
-        let chunk = (PAGE - at % PAGE) as usize;
+        // Most paths are short: a first piece of 256 bytes, then to the end of each page.
+        let to_page_end = (PAGE - at % PAGE) as usize;
+        let chunk = if out.is_empty() { to_page_end.min(256) } else { to_page_end };
         let start = out.len();
         out.resize(start + chunk, 0);
         let local = libc::iovec { iov_base: out[start..].as_mut_ptr().cast(), iov_len: chunk };

@@ -114,6 +114,13 @@ pub fn read_from_start(fd: core::ffi::c_int, buf: &mut [u8]) -> Option<usize> {
     }
 }
 
+/// The whole kernel file behind `fd`, just opened: one read when it comes back shorter than the
+/// buffer (procfs and sysfs fill a read up to its end), else read to its end.
+pub fn read_fresh(fd: core::ffi::c_int, buf: &mut [u8]) -> Option<usize> {
+    let n = usize::try_from(crate::sys::pread(fd, buf, 0)).ok()?;
+    if n < buf.len() { Some(n) } else { read_from_start(fd, buf) }
+}
+
 /// Reads an open file to its end into `out`; `None` on an error or when it does not fit.
 pub fn read_all(src: &RawSource, f: &mut crate::source::Fd, out: &mut [u8]) -> Option<usize> {
     let mut len = 0usize;

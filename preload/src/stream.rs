@@ -287,8 +287,14 @@ pub fn served_copy(fd: c_int, kind: Kind) -> c_int {
     stack::run(|arena| {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
-        let host = template_from_fd(fd, kind, &src, template)?;
-        let len = content::render(kind, &src, host, rendered, fd)?;
+        let n = if src.rooted() {
+            content::rooted_template(kind, &src, template)?
+        } else if content::needs_template(kind) {
+            content::read_fresh(fd, template)?
+        } else {
+            0
+        };
+        let len = content::render(kind, &src, template.get(..n)?, rendered, fd)?;
         let file = create(kind);
         if file < 0 {
             return Some(file);
