@@ -83,6 +83,16 @@ cc=${CC:-gcc}
 "$cc" -O2 -Wall -Wextra -pthread -o "$tmp/bench" "$repo/scripts/bench/bench.c" -lm
 "$cc" -O2 -shared -fPIC -o "$tmp/libempty.so" "$repo/scripts/bench/empty.c"
 
+# The supervised rows' static program (the library cannot load into it: `cgshim exec` supervises
+# it). Without a static C library they are skipped with the reason.
+supervised_note=""
+cgshim_bin=$(dirname "$lib")/cgshim
+if ! "$cc" -O2 -static -o "$tmp/supervised" "$repo/scripts/bench/supervised.c" 2>"$tmp/static.log"; then
+    supervised_note="no static C library ($cc -static failed): supervised rows skipped"
+elif [[ ! -x $cgshim_bin ]]; then
+    supervised_note="no cgshim command next to $lib: supervised rows skipped"
+fi
+
 # A regular file for the unrelated-open row: /etc/hostname when present, else one of ours.
 file=/etc/hostname
 if [[ ! -f $file || ! -r $file ]]; then
@@ -209,3 +219,44 @@ echo "lxcfs = <lxcfs mount>/proc/meminfo read without the shim. Cold rows: one t
 echo "sample after an untimed ~2 ms sleep (past the shim's 1 ms value window), median sample per round."
 echo "Targets: meminfo back-to-back loop <= 4x native, unrelated open within 2%, process start within"
 echo "2% of the empty library; cold and procps-pattern rows are info. MISS is reported, not fatal."
+
+# ---- supervised static programs (cgshim exec's seccomp supervisor) ---------------------------
+echo
+if [[ -n $supervised_note ]]; then
+    echo "supervised: $supervised_note"
+    exit 0
+fi
+# In the benchmark's cgroups, so the supervisor serves the container's values.
+in_cgroups() {
+    ( for d in "${cpu_dirs[@]}" ${cgroup_dir:+"$cgroup_dir"}; do echo "$BASHPID" >"$d/cgroup.procs"; done
+      exec "$@" )
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+if [[ $quick == 1 ]]; then rounds=5 ops=2000 spawns=100; else rounds=9 ops=10000 spawns=400; fi
+sup=(env --unset=LD_PRELOAD "$cgshim_bin" exec --lib "$lib_copy" --)
+printf '%-44s %12s %12s %10s   %s\n' "supervised static program" native supervised ratio target
+row() { # LABEL PATH TARGET-KIND
+    local native=() supervised=() n s i
+    for ((i = 0; i < rounds; i++)); do
+        native+=("$(in_cgroups "$tmp/supervised" ops "$2" "$ops")")
+        supervised+=("$(in_cgroups "${sup[@]}" "$tmp/supervised" ops "$2" "$ops")")
+    done
+    n=$(printf '%s\n' "${native[@]}" | median)
+    s=$(printf '%s\n' "${supervised[@]}" | median)
+    case $3 in
+        delta) verdict=$(awk -v n="$n" -v s="$s" 'BEGIN { d = s - n; printf "+%.1f us %s", d, (d <= 10 ? "ok (<= +10 us)" : "MISS (<= +10 us)") }') ;;
+        ratio) verdict=$(awk -v n="$n" -v s="$s" 'BEGIN { r = s / n; printf "%s", (r <= 4 ? "ok (<= 4x)" : "MISS (<= 4x)") }') ;;
+    esac
+    awk -v l="$1" -v n="$n" -v s="$s" -v v="$verdict" 'BEGIN { printf "%-44s %9.2f us %9.2f us %9.2fx   %s\n", l, n, s, s / n, v }'
+}
+row "open+read+close $file (unrelated)" "$file" delta
+row "open+read+close /proc/meminfo (served)" /proc/meminfo ratio
+row "open+read+close /proc/stat (served)" /proc/stat ratio
+direct=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$tmp/supervised" true)
+plain=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$cgshim_bin" exec --no-supervise --lib "$lib_copy" -- "$tmp/supervised" true 2>/dev/null)
+supervised=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$cgshim_bin" exec --lib "$lib_copy" -- "$tmp/supervised" true)
+awk -v d="$direct" -v p="$plain" -v s="$supervised" 'BEGIN {
+    printf "%-44s %9.0f us %9.0f us %9.2fx   info (cgshim exec --no-supervise: %.0f us)\n", "start a static program (median)", d, s, s / d, p }'
+echo
+echo "supervised rows: a static C program (scripts/bench/supervised.c) run directly and under cgshim exec,"
+echo "alternating, $rounds rounds of $ops operations, median of the per-round means; start: median of $spawns runs."
