@@ -775,6 +775,7 @@ impl Supervisor {
             // What a task has loaded is about to change (a pid may also be reused by a child
             // of another process: the table only ever holds tasks seen since the last exec).
             self.tasks.clear();
+            forget_tasks();
             Answer::Continue
         } else if nr == libc::SYS_lseek {
             self.rewound(req, tid, args[0] as libc::c_int);
@@ -805,7 +806,8 @@ impl Supervisor {
         let Some(ours) = supervisor_path(tid, dirfd, &path) else { return Answer::Continue };
         // An absolute path names the same file for every task: its content of the last
         // millisecond is served again, as the library serves usage of the last millisecond.
-        let shared = ours == path;
+        let name = library_name(tid, &path);
+        let shared = ours == path && name.is_none();
         if shared && let Some(copy) = self.recent.copy(&path) {
             return self.give(req.id, &copy, flags & libc::O_CLOEXEC);
         }
@@ -824,7 +826,7 @@ impl Supervisor {
         if ours.as_bytes() != path.as_slice() && !self.valid(req.id) {
             return Answer::Done;
         }
-        let Ok(name) = CString::new(path) else { return Answer::Continue };
+        let Ok(name) = CString::new(name.unwrap_or(path)) else { return Answer::Continue };
         // SAFETY: a NUL-terminated name and an open fd.
         let served = unsafe { (self.api.open)(name.as_ptr(), fd.as_raw_fd()) };
         drop(fd);
@@ -1075,8 +1077,46 @@ fn supervisor_path(tid: libc::pid_t, dirfd: libc::c_int, path: &[u8]) -> Option<
     (!names_self).then_some(out)
 }
 
+/// The name the library judges a path by, when it is not the path itself: the program's own
+/// `/proc/<pid>/…` is its `/proc/self/…` (the library serves a process's own status only).
+fn library_name(tid: libc::pid_t, path: &[u8]) -> Option<Vec<u8>> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let end = rest.iter().position(|&b| b == b'/')?;
+    let (pid, rest) = rest.split_at(end);
+    if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let pid: u32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    (pid == tgid(tid)?).then(|| [b"/proc/self".as_slice(), rest].concat())
+}
+
+/// The thread group of each task asked about, until the next exec (see [`forget_tasks`]).
+static TGIDS: std::sync::Mutex<Option<std::collections::HashMap<libc::pid_t, u32>>> =
+    std::sync::Mutex::new(None);
+
+/// An exec changes which task leads a thread group; the next questions read `/proc` again.
+fn forget_tasks() {
+    if let Ok(mut t) = TGIDS.lock() {
+        *t = None;
+    }
+}
+
 /// The thread group (process) of the task `tid`.
 fn tgid(tid: libc::pid_t) -> Option<u32> {
+    let mut cache = TGIDS.lock().ok()?;
+    let map = cache.get_or_insert_with(Default::default);
+    if let Some(&t) = map.get(&tid) {
+        return Some(t);
+    }
+    let t = read_tgid(tid)?;
+    if map.len() > 1 << 16 {
+        map.clear();
+    }
+    map.insert(tid, t);
+    Some(t)
+}
+
+fn read_tgid(tid: libc::pid_t) -> Option<u32> {
     let status = std::fs::read(format!("/proc/{tid}/status")).ok()?;
     let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(b"Tgid:"))?;
     std::str::from_utf8(&line[5..]).ok()?.trim().parse().ok()
@@ -1110,6 +1150,9 @@ mod tests {
         assert_eq!(supervisor_path(me, 5, b"stat").unwrap(), format!("/proc/{me}/fd/5/stat").into_bytes());
         assert!(supervisor_path(me, libc::AT_FDCWD, b"self/status").is_none());
         assert!(supervisor_path(me, libc::AT_FDCWD, b"/proc/./self/status").is_none());
+        assert_eq!(library_name(me, format!("/proc/{me}/status").as_bytes()).unwrap(), b"/proc/self/status");
+        assert!(library_name(me, b"/proc/1/status").is_none() || me == 1);
+        assert!(library_name(me, b"/proc/meminfo").is_none());
     }
 
     #[test]
