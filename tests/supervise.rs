@@ -468,7 +468,8 @@ impl Drop for Live {
         // Only while the leader is not reaped is its pid still this group's id: once waited
         // for, the number may name another process group (pid_max can be small).
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
+            let _ =
+                Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -911,7 +912,9 @@ fn supervised_program_forks_a_dynamic_child() {
         let n = if matches!(via, Via::Plain) { c.affinity.len() } else { c.shown.len() };
         f.eq(&format!("static sh → coreutils nproc, {via:?}"), o.ok().trim().parse::<usize>().ok(), Some(n));
         let o = c.run(via, &[&bb, "sh", "-c", &format!("exec {rewind} lseek 2 32")]);
-        check_rewind(&mut f, &format!("static sh → dynamic rewind, {via:?}"), o.ok(), total_kb, true);
+        // The host's MemFree need not move with one program's 32 MiB; the container's must.
+        let live = matches!(via, Via::Cgshim(_));
+        check_rewind(&mut f, &format!("static sh → dynamic rewind, {via:?}"), o.ok(), total_kb, live);
     }
 
     let o = c.run(CGSHIM, &[&bb, "sh", "-c", "echo \"$LD_PRELOAD\""]);
