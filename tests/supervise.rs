@@ -917,6 +917,36 @@ fn supervised_program_forks_a_dynamic_child() {
         check_rewind(&mut f, &format!("static sh → dynamic rewind, {via:?}"), o.ok(), total_kb, live);
     }
 
+    // exec in place, both ways: what the process is now decides how it is answered.
+    let chains: [(&str, Via, Vec<String>); 4] = [
+        (
+            "static sh execs static free",
+            CGSHIM,
+            vec![bb.clone(), "sh".into(), "-c".into(), format!("exec {bb} free -b")],
+        ),
+        (
+            "dynamic sh (--supervise) execs static free",
+            Via::Cgshim(&["--supervise"]),
+            vec!["sh".into(), "-c".into(), format!("exec {bb} free -b")],
+        ),
+        (
+            "dynamic sh (--supervise) forks static free",
+            Via::Cgshim(&["--supervise"]),
+            vec!["sh".into(), "-c".into(), format!("{bb} free -b; exit 0")],
+        ),
+        (
+            "static sh execs procps free",
+            CGSHIM,
+            vec![bb.clone(), "sh".into(), "-c".into(), "exec /usr/bin/free -b".into()],
+        ),
+    ];
+    for (what, via, argv) in chains {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let o = c.run(via, &argv);
+        f.eq(&format!("{what}: Mem total"), free_total(o.ok()), Some(LIMIT));
+        f.eq(&format!("{what}: stderr"), o.stderr.as_str(), "");
+    }
+
     let o = c.run(CGSHIM, &[&bb, "sh", "-c", "echo \"$LD_PRELOAD\""]);
     f.check(o.ok().split([' ', ':']).any(|e| e.trim() == lib), || {
         format!("LD_PRELOAD of the supervised program does not name {lib}: {:?}", o.stdout)
@@ -948,6 +978,54 @@ fn static_program_rewind_gets_fresh_values() {
         Some("0".into()),
     );
     f.finish("refresh on rewind for a static program");
+}
+
+/// In a PID namespace, the container's uptime: `/proc/uptime` and sysinfo's uptime (Busybox
+/// `uptime`) of a supervised static program start with the namespace, as a preloaded program's
+/// do; plain, they are the machine's.
+#[test]
+fn pid_namespace_uptime() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let (cg, lib) = (cgshim(), lib());
+    let host_up: f64 =
+        fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let mut f = Failures::default();
+    let in_ns = |prefix: &[&str], argv: &[&str]| {
+        let mut full = vec!["unshare", "--pid", "--fork", "--mount-proc"];
+        full.extend_from_slice(prefix);
+        full.extend_from_slice(argv);
+        c.run(Via::Plain, &full)
+    };
+    let supervised: [&str; 5] = [&cg, "exec", "--lib", &lib, "--"];
+    let uptime = |o: &Outcome| o.ok().split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+    let o = in_ns(&supervised, &[&bb, "cat", "/proc/uptime"]);
+    let up = uptime(&o);
+    f.check(up.is_some_and(|u| u < 10.0), || {
+        format!("/proc/uptime of a supervised program in a new PID namespace: {up:?}")
+    });
+    let o = in_ns(&["env", &format!("LD_PRELOAD={lib}")], &["cat", "/proc/uptime"]);
+    let up = uptime(&o);
+    f.check(up.is_some_and(|u| u < 10.0), || {
+        format!("/proc/uptime with the library in a new PID namespace: {up:?}")
+    });
+    let o = in_ns(&[], &[&bb, "cat", "/proc/uptime"]);
+    let up = uptime(&o);
+    f.check(up.is_some_and(|u| u >= host_up), || {
+        format!("/proc/uptime plain in a PID namespace: {up:?}, the machine's is {host_up}")
+    });
+    // Busybox uptime asks sysinfo: "up 0 min" in the new namespace.
+    let o = in_ns(&supervised, &[&bb, "uptime"]);
+    f.check(o.ok().contains("up 0 min"), || {
+        format!("busybox uptime, supervised, in a new PID namespace: {:?}", o.stdout)
+    });
+    if host_up >= 120.0 {
+        let o = in_ns(&[], &[&bb, "uptime"]);
+        f.check(!o.ok().contains("up 0 min"), || {
+            format!("busybox uptime, plain, with the machine up {host_up} s: {:?}", o.stdout)
+        });
+    }
+    f.finish("uptime in a PID namespace");
 }
 
 // =============================================================================================
