@@ -533,9 +533,19 @@ fn dynamic_probe() -> String {
     path_str(c_program("static_probe"))
 }
 
-/// `tests/go/probe` built with `go build` (CGO_ENABLED=0: a static Go program) into the
-/// target directory, its caches there too; rebuilt when a source is newer than the binary.
-fn go_probe() -> Option<String> {
+/// How the Go program is built.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum GoBuild {
+    /// `CGO_ENABLED=0`: a static Go program, out of the library's reach altogether.
+    Static,
+    /// `CGO_ENABLED=1` (with `cgo.go`): dynamically linked, the library loads into it, and the
+    /// Go runtime still makes its own system calls.
+    Cgo,
+}
+
+/// `tests/go/probe` built with `go build` into the target directory, its caches there too;
+/// rebuilt when a source is newer than the binary.
+fn go_probe(build: GoBuild) -> Option<String> {
     static LOCK: Mutex<()> = Mutex::new(());
     if !have_program("go") {
         return None;
@@ -543,8 +553,11 @@ fn go_probe() -> Option<String> {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = common::workspace().join("tests/go/probe");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cgshim-go");
-    let out = dir.join("probe");
-    let newest_src = ["main.go", "go.mod"]
+    let out = dir.join(match build {
+        GoBuild::Static => "probe",
+        GoBuild::Cgo => "probe-cgo",
+    });
+    let newest_src = ["main.go", "cgo.go", "go.mod"]
         .iter()
         .filter_map(|f| fs::metadata(src.join(f)).and_then(|m| m.modified()).ok())
         .max();
@@ -556,7 +569,7 @@ fn go_probe() -> Option<String> {
     let mut cmd = Command::new("go");
     cmd.args(["build", "-trimpath", "-o"]).arg(&out).arg(".").current_dir(&src);
     clean_env(&mut cmd);
-    cmd.env("CGO_ENABLED", "0")
+    cmd.env("CGO_ENABLED", if build == GoBuild::Cgo { "1" } else { "0" })
         .env("GOFLAGS", "-mod=mod")
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
@@ -565,7 +578,7 @@ fn go_probe() -> Option<String> {
     let o = cmd.output().unwrap_or_else(|e| panic!("cannot run go build: {e}"));
     assert!(
         o.status.success(),
-        "go build of {} failed:\n{}{}",
+        "go build ({build:?}) of {} failed:\n{}{}",
         src.display(),
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
@@ -774,60 +787,75 @@ fn static_c_program_sees_what_a_preloaded_one_sees() {
     f.finish("a static C program, plain, supervised and preloaded");
 }
 
-/// The Go program: `runtime.NumCPU()`, `/proc/meminfo`, `/proc/stat` and sysinfo, plain and
+/// The Go program, static and with cgo: `runtime.NumCPU()`, `/proc/meminfo`, `/proc/stat` and
+/// sysinfo, plain, with the library alone (which cannot reach the Go runtime's own calls) and
 /// supervised.
 #[test]
 fn go_program_sees_the_container() {
-    let Some(go) = go_probe() else { return };
+    let (Some(go), Some(go_cgo)) = (go_probe(GoBuild::Static), go_probe(GoBuild::Cgo)) else { return };
     let Some(c) = container() else { return };
     let host_kb = host_memtotal_kb();
     let host_stat = stat_cpus(&fs::read_to_string("/proc/stat").unwrap());
     let mut f = Failures::default();
-    for (via, n, kb, stat) in
-        [(Via::Plain, c.affinity.len(), host_kb, host_stat), (CGSHIM, c.shown.len(), LIMIT_KB, c.shown.len())]
-    {
-        let o = c.run(via, &[&go, "info"]);
-        let kv = parse_kv(o.ok());
-        let get = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
-        f.eq(&format!("Go runtime.NumCPU(), {via:?}"), get("numcpu"), Some(n as u64));
-        f.eq(&format!("Go GOMAXPROCS, {via:?}"), get("gomaxprocs"), Some(n as u64));
-        f.eq(&format!("Go /proc/meminfo MemTotal, {via:?}"), get("meminfo_memtotal_kb"), Some(kb));
-        f.eq(&format!("Go /proc/stat cpuN lines, {via:?}"), get("stat_cpus"), Some(stat as u64));
-        f.eq(&format!("Go sysinfo totalram, {via:?}"), get("sysinfo_totalram"), Some(kb * 1024));
-        f.eq(&format!("Go program stderr, {via:?}"), o.stderr.as_str(), "");
+    let host = (c.affinity.len(), host_kb, host_stat);
+    let shown = (c.shown.len(), LIMIT_KB, c.shown.len());
+    for (build, prog) in [(GoBuild::Static, &go), (GoBuild::Cgo, &go_cgo)] {
+        for (via, (n, kb, stat)) in [(Via::Plain, host), (Via::Library, host), (CGSHIM, shown)] {
+            let o = c.run(via, &[prog, "info"]);
+            let kv = parse_kv(o.ok());
+            let get = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+            let what = format!("Go ({build:?}), {via:?}");
+            f.eq(&format!("{what}: runtime.NumCPU()"), get("numcpu"), Some(n as u64));
+            f.eq(&format!("{what}: GOMAXPROCS"), get("gomaxprocs"), Some(n as u64));
+            f.eq(&format!("{what}: /proc/meminfo MemTotal"), get("meminfo_memtotal_kb"), Some(kb));
+            f.eq(&format!("{what}: /proc/stat cpuN lines"), get("stat_cpus"), Some(stat as u64));
+            f.eq(&format!("{what}: sysinfo totalram"), get("sysinfo_totalram"), Some(kb * 1024));
+            f.eq(
+                &format!("{what}: linked with cgo"),
+                kv.get("cgo").cloned(),
+                Some((build == GoBuild::Cgo).to_string()),
+            );
+            f.eq(&format!("{what}: stderr"), o.stderr.as_str(), "");
+        }
     }
-    f.finish("a Go program, plain and supervised");
+    f.finish("a Go program, plain, preloaded and supervised");
 }
 
 /// 64 goroutines, each 1000 times opening and reading /proc/meminfo and an ordinary file with
 /// raw system calls (no EINTR retry) and calling sysinfo, while the runtime preempts them with
-/// SIGURG and SIGURG is also sent from outside: every read whole and alike, no EINTR, no ENOSYS.
+/// SIGURG and SIGURG is also sent from outside: every read whole and alike, no EINTR, no ENOSYS
+/// (the static build plain and supervised, the cgo build supervised).
 #[test]
 fn go_goroutines_open_while_the_runtime_preempts() {
-    let Some(go) = go_probe() else { return };
+    let (Some(go), Some(go_cgo)) = (go_probe(GoBuild::Static), go_probe(GoBuild::Cgo)) else { return };
     let Some(c) = container() else { return };
     let file = plain_file();
     let mut f = Failures::default();
-    for (via, kb) in [(Via::Plain, host_memtotal_kb()), (CGSHIM, LIMIT_KB)] {
-        let o = c.run(via, &[&go, "stress", "64", "1000", &file]);
+    let cases = [
+        ("static build, plain", Via::Plain, &go, host_memtotal_kb()),
+        ("static build, supervised", CGSHIM, &go, LIMIT_KB),
+        ("cgo build, supervised", CGSHIM, &go_cgo, LIMIT_KB),
+    ];
+    for (what, via, prog, kb) in cases {
+        let o = c.run(via, &[prog, "stress", "64", "1000", &file]);
         let kv = parse_kv(o.ok());
         let get = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
-        f.eq(&format!("Go stress, {via:?}: reads"), get("reads"), Some(64 * 1000 * 2));
-        f.eq(&format!("Go stress, {via:?}: EINTR"), get("eintr"), Some(0));
-        f.eq(&format!("Go stress, {via:?}: ENOSYS"), get("enosys"), Some(0));
-        f.eq(&format!("Go stress, {via:?}: other errors"), get("other_errors"), Some(0));
-        f.eq(&format!("Go stress, {via:?}: mismatches"), get("mismatches"), Some(0));
-        f.eq(&format!("Go stress, {via:?}: MemTotal"), get("memtotal_kb"), Some(kb));
-        f.eq(&format!("Go stress, {via:?}: stderr"), o.stderr.as_str(), "");
+        f.eq(&format!("Go stress, {what}: reads"), get("reads"), Some(64 * 1000 * 2));
+        f.eq(&format!("Go stress, {what}: EINTR"), get("eintr"), Some(0));
+        f.eq(&format!("Go stress, {what}: ENOSYS"), get("enosys"), Some(0));
+        f.eq(&format!("Go stress, {what}: other errors"), get("other_errors"), Some(0));
+        f.eq(&format!("Go stress, {what}: mismatches"), get("mismatches"), Some(0));
+        f.eq(&format!("Go stress, {what}: MemTotal"), get("memtotal_kb"), Some(kb));
+        f.eq(&format!("Go stress, {what}: stderr"), o.stderr.as_str(), "");
     }
     f.finish("goroutines opening files under preemption");
 }
 
 /// The served fds and the odd arguments: two opens read in turn each from their own offset,
 /// O_CLOEXEC as asked, read-only, openat through a directory fd, `/proc/<pid>/status`,
-/// `/proc/thread-self/status` and `cpuN/online` narrowed to S; bad pointers, short and odd mask sizes, another
-/// process's mask, missing pids, bad fds and overlong paths answered exactly as the kernel
-/// answers them (the return value of the raw sched_getaffinity included), only the caller's
+/// `/proc/thread-self/status` and `cpuN/online` narrowed to S; bad pointers, short and odd
+/// mask sizes, another process's mask, missing pids, bad fds and overlong paths answered exactly
+/// as the kernel answers them (the return value of the raw sched_getaffinity included), only the caller's
 /// own mask narrowed to S.
 #[test]
 fn served_fds_and_odd_arguments_look_like_the_kernels() {
@@ -1341,7 +1369,7 @@ fn supervise_and_no_supervise_flags() {
     if !have_program("musl-gcc") {
         return;
     }
-    let Some(go) = go_probe() else { return };
+    let Some(go) = go_probe(GoBuild::Static) else { return };
     let Some(c) = container() else { return };
     let probe = static_probe();
     let dynamic = dynamic_probe();
@@ -1539,8 +1567,11 @@ fn the_test_programs_are_what_they_claim() {
             format!("{} is not static", bb.display())
         });
     }
-    if let Some(go) = go_probe() {
+    if let Some(go) = go_probe(GoBuild::Static) {
         f.check(!readelf(&go).contains("INTERP"), || format!("{go} is not a static Go program"));
+    }
+    if let Some(go) = go_probe(GoBuild::Cgo) {
+        f.check(readelf(&go).contains("INTERP"), || format!("{go} (cgo) is not dynamically linked"));
     }
     f.finish("the test programs");
 }

@@ -3,7 +3,8 @@
 //
 //	probe info
 //	    key=value lines: numcpu (runtime.NumCPU), gomaxprocs, meminfo_memtotal_kb (os.ReadFile
-//	    of /proc/meminfo), stat_cpus (cpuN lines of /proc/stat), sysinfo_totalram (bytes).
+//	    of /proc/meminfo), stat_cpus (cpuN lines of /proc/stat), sysinfo_totalram (bytes),
+//	    cgo (whether this build links the C library: cgo.go).
 //	probe stress GOROUTINES ITERATIONS FILE
 //	    every goroutine opens, reads and closes /proc/meminfo and FILE ITERATIONS times each
 //	    with raw system calls (syscall.Open/Read/Close, which do not retry on EINTR), every
@@ -26,6 +27,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// The page size as the C library says it; 0 in a build without cgo.
+var cgoPageSize int64
 
 func memTotalKB(b []byte) uint64 {
 	for _, line := range strings.Split(string(b), "\n") {
@@ -77,6 +81,7 @@ func info() int {
 		return 2
 	}
 	fmt.Printf("sysinfo_totalram=%d\n", total)
+	fmt.Printf("cgo=%t\n", cgoPageSize > 0)
 	return 0
 }
 
