@@ -34,6 +34,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib/needs.sh
 . scripts/lib/docker-runtime.sh
+. scripts/lib/busybox-static.sh
 
 BASE_IMAGE=cgshim-test-base:bookworm
 IMAGE=cgshim-test:latest
@@ -113,6 +114,10 @@ ctx=$WORK/context
 mkdir -p "$ctx/target/release" "$ctx/target/docker-test" "$ctx/scripts/docker"
 cp target/release/libcgshim.so target/release/cgshim "$ctx/target/release/"
 cp target/docker-test/probe "$ctx/target/docker-test/"
+# A statically linked program, which `cgshim exec` supervises (seccomp user notification).
+fetch_static_busybox "Docker suite" || die "the supervised checks need target/tools/busybox-static"
+mkdir -p "$ctx/target/tools"
+cp target/tools/busybox-static "$ctx/target/tools/"
 cp scripts/docker/check.sh scripts/docker/install-preload.sh "$ctx/scripts/docker/"
 for target in test preload-file; do
     tag=$IMAGE

@@ -66,6 +66,7 @@ suites=(
     "v2_vm|--include-ignored"
     "noharm|"
     "api|"
+    "supervise|"
 )
 if [ -n "${VM_SUITES:-}" ]; then
     picked=()
@@ -102,6 +103,15 @@ done
 # them up to date by mtime and do not compile again.
 "${exe[v2_vm]}" --exact guest_programs_compile --quiet >/dev/null ||
     die "compiling the C programs failed: run ${exe[v2_vm]} --exact guest_programs_compile"
+
+# The supervised suite's static and Go programs, built here too (the guest has no Go and no
+# static C libraries); static Busybox as a file.
+if [ -n "${exe[supervise]:-}" ]; then
+    . scripts/lib/busybox-static.sh
+    fetch_static_busybox "VM suite" || die "the supervise suite needs target/tools/busybox-static"
+    "${exe[supervise]}" --exact the_test_programs_are_what_they_claim --quiet >/dev/null ||
+        die "building the supervised programs failed: run ${exe[supervise]} --exact the_test_programs_are_what_they_claim"
+fi
 
 # A library that loads everywhere and hooks nothing, for the harness check.
 gcc -shared -fPIC -O2 -o "$vm/hooks-nothing.so" scripts/bench/empty.c
@@ -178,6 +188,7 @@ zram_modules() { # tree out_dir
 say "building the guest root"
 base_cpio=$vm/root.cpio
 extra=("$ws/target/tmp/cgshim-c" "$vm/hooks-nothing.so")
+[ -z "${exe[supervise]:-}" ] || extra+=("$ws/target/tmp/cgshim-go/probe" "$ws/target/tools/busybox-static")
 for s in "${suites[@]}"; do extra+=("${exe[${s%%|*}]}"); done
 extra+=("${exe[$selftest_binary]}")
 bash scripts/vm/rootfs.sh "$base_cpio" "$ws" "$busybox_static" scripts/vm/init "${extra[@]}"

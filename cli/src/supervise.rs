@@ -1008,10 +1008,16 @@ fn wait_blocking(child: libc::pid_t) -> libc::c_int {
     }
 }
 
+/// Whether `process_vm_readv` is refused here (a container engine's seccomp profile allows it
+/// only with CAP_SYS_PTRACE): paths are then read through `/proc/<pid>/mem`.
+static NO_VM_READV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A NUL-terminated path in the program's memory, read page by page (a path may end just before
 /// an unmapped page).
 fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
+    use std::sync::atomic::Ordering::Relaxed;
     const PAGE: u64 = 4096;
+    let mut mem: Option<std::fs::File> = None;
     let mut out = Vec::new();
     while out.len() < libc::PATH_MAX as usize {
         // Most paths are short: a first piece of 256 bytes, then to the end of each page.
@@ -1019,10 +1025,23 @@ fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
         let chunk = if out.is_empty() { to_page_end.min(256) } else { to_page_end };
         let start = out.len();
         out.resize(start + chunk, 0);
-        let local = libc::iovec { iov_base: out[start..].as_mut_ptr().cast(), iov_len: chunk };
-        let remote = libc::iovec { iov_base: at as *mut libc::c_void, iov_len: chunk };
-        // SAFETY: a local buffer of `chunk` bytes; the remote side is checked by the kernel.
-        let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
+        let mut n = -1;
+        if !NO_VM_READV.load(Relaxed) {
+            let local = libc::iovec { iov_base: out[start..].as_mut_ptr().cast(), iov_len: chunk };
+            let remote = libc::iovec { iov_base: at as *mut libc::c_void, iov_len: chunk };
+            // SAFETY: a local buffer of `chunk` bytes; the remote side is checked by the kernel.
+            n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
+            if n < 0 && matches!(errno(), libc::EPERM | libc::ENOSYS) {
+                NO_VM_READV.store(true, Relaxed);
+            }
+        }
+        if NO_VM_READV.load(Relaxed) {
+            if mem.is_none() {
+                mem = std::fs::File::open(format!("/proc/{tid}/mem")).ok();
+            }
+            let m = mem.as_ref()?;
+            n = std::os::unix::fs::FileExt::read_at(m, &mut out[start..], at).map_or(-1, |r| r as isize);
+        }
         if n <= 0 {
             return None;
         }

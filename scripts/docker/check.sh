@@ -380,6 +380,22 @@ elif [ "$rc" != 0 ]; then
 else
     served "cgshim exec -- free -b (no LD_PRELOAD before): Mem total" "$C_MEM" "$H_MEM" "$(awk '$1 == "Mem:" { print $2 }' "$TMP/out")"
 fi
+# A statically linked Busybox, out of the library's reach, under cgshim exec's supervisor
+# (seccomp user notification under the engine's own seccomp profile, without CAP_SYS_ADMIN).
+BB=/opt/cgshim-test/busybox-static
+if [ -x "$BB" ]; then
+    rc=0
+    env -u LD_PRELOAD "$CGSHIM" exec -- "$BB" sh -c 'free -b; nproc; head -n 1 /proc/meminfo' >"$TMP/out" 2>"$TMP/err" || rc=$?
+    if [ "$rc" != 0 ] || [ -s "$TMP/err" ]; then
+        bad "cgshim exec -- busybox-static: exit $rc, stderr: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
+    else
+        served "supervised static busybox free: Mem total" "$C_MEM" "$H_MEM" "$(awk '$1 == "Mem:" { print $2 }' "$TMP/out")"
+        eq "supervised static busybox nproc (sched_getaffinity)" "$N" "$(sed -n 4p "$TMP/out")"
+        served "supervised static busybox /proc/meminfo MemTotal" "$((C_MEM / 1024))" "$((H_MEM / 1024))" "$(sed -n 5p "$TMP/out" | awk '{ print $2 }')"
+    fi
+    raw "$BB" free -b >"$TMP/out" 2>&1
+    eq "static busybox free without cgshim exec: Mem total (the host's)" "$H_MEM" "$(awk '$1 == "Mem:" { print $2 }' "$TMP/out")"
+fi
 rc=0
 "$CGSHIM" show --json >"$TMP/out" 2>"$TMP/err" || rc=$?
 if absent "$rc"; then

@@ -104,6 +104,7 @@ for l in /bin /sbin /lib /lib64 /lib/ld-musl-x86_64.so.1 /lib64/ld-linux-x86-64.
 add "$ws/target/release/libcgshim.so"
 add "$ws/target/release/cgshim"
 add_tree "$ws/tests/c"
+add_tree "$ws/tests/go"
 # The C API's header and the README, whose examples the API tests run.
 add_tree "$ws/include"
 add "$ws/README.md"
