@@ -547,9 +547,6 @@ enum GoBuild {
 /// rebuilt when a source is newer than the binary.
 fn go_probe(build: GoBuild) -> Option<String> {
     static LOCK: Mutex<()> = Mutex::new(());
-    if !have_program("go") {
-        return None;
-    }
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = common::workspace().join("tests/go/probe");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cgshim-go");
@@ -564,6 +561,16 @@ fn go_probe(build: GoBuild) -> Option<String> {
     let built = fs::metadata(&out).and_then(|m| m.modified()).ok();
     if matches!((newest_src, built), (Some(s), Some(b)) if b >= s) {
         return Some(path_str(out));
+    }
+    // Built on the host for the VM guest, which has no Go: an up-to-date binary is enough.
+    if !have_program("go") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "go is not installed and {} is not built: scripts/test.sh installs golang-go",
+            out.display()
+        );
+        eprintln!("skipping the Go cases: go is not installed (scripts/test.sh installs golang-go)");
+        return None;
     }
     fs::create_dir_all(&dir).unwrap();
     let mut cmd = Command::new("go");
@@ -1213,6 +1220,71 @@ fn killing_the_supervisor_kills_the_program() {
     f.finish("SIGKILL of the supervisor");
 }
 
+/// A program that exits and leaves a child behind: cgshim exits with the program's status at
+/// once, the orphan is still answered afterwards (never ENOSYS), and nothing of cgshim stays
+/// once the orphan is gone.
+#[test]
+fn orphans_of_the_program_are_still_answered() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cgshim-supervise-orphan-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let mut f = Failures::default();
+    for (via, kb) in [(Via::Plain, host_memtotal_kb()), (CGSHIM, LIMIT_KB)] {
+        let out = dir.join(format!("{via:?}.txt").replace(['(', ')', '[', ']'], ""));
+        let _ = fs::remove_file(&out);
+        let script = format!(
+            "( {bb} sleep 1; {bb} cat /proc/meminfo > {o}.tmp; {bb} mv {o}.tmp {o} ) </dev/null >/dev/null 2>&1 & exit 3",
+            o = out.display()
+        );
+        let start = Instant::now();
+        let o = c.run(via, &[&bb, "sh", "-c", &script]);
+        let took = start.elapsed();
+        f.eq(&format!("{via:?}: exit status"), o.status.code(), Some(3));
+        f.check(took < Duration::from_millis(900), || {
+            format!("{via:?}: cgshim waited {took:?} for the orphan")
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !out.exists() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let text = fs::read_to_string(&out).unwrap_or_default();
+        f.eq(
+            &format!("{via:?}: the orphan's MemTotal"),
+            parse_meminfo(&text).get("MemTotal").copied(),
+            Some(kb),
+        );
+        // Then nothing is left in the container.
+        let procs = c.mem.dir().join("cgroup.procs");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut left = String::new();
+        while Instant::now() < deadline {
+            left = fs::read_to_string(&procs).unwrap_or_default();
+            if left.trim().is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<String> = left
+            .lines()
+            .map(|p| {
+                format!(
+                    "{p} {}",
+                    fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")
+                )
+            })
+            .collect();
+        f.eq(
+            &format!("{via:?}: processes left in the container 3 s after the orphan"),
+            left,
+            Vec::<String>::new(),
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+    f.finish("orphans of the program");
+}
+
 // =============================================================================================
 // Load: threads, fds
 // =============================================================================================
@@ -1556,6 +1628,7 @@ fn the_test_programs_are_what_they_claim() {
     let bins = [
         (probe.clone(), false),
         (path_str(static_program("own_filter")), false),
+        (path_str(static_program("static_probe")), false),
         (path_str(musl_static_program("rewind")), false),
         (dynamic_probe(), true),
     ];
