@@ -11,15 +11,17 @@
 //! static, `tests/c/own_filter.c` and `tests/c/deny_seccomp.c`, and the Go program
 //! `tests/go/probe`.
 //!
-//! Needs root, writable v1 memory and cpu hierarchies and two CPUs; skips otherwise, and panics
-//! instead under CI=true.
+//! Needs root, writable v1 memory and cpu hierarchies (or a cgroup v2 hierarchy with memory and
+//! cpu: the VM suite) and two CPUs; skips otherwise, and panics instead under CI=true. The
+//! programs are built where they are older than their sources (the VM guest, which has no
+//! compilers, finds them built by the host).
 
 #[macro_use]
 mod common;
 
 use common::{
     Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_meminfo_text, host_memtotal_kb,
-    lib_path, musl_static_program, parse_kv, parse_meminfo, run_captured, static_busybox, static_program,
+    lib_path, musl_static_program, parse_kv, parse_meminfo, static_busybox, static_program,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -212,7 +214,8 @@ const CGSHIM: Via<'static> = Via::Cgshim(&[]);
 
 struct Container {
     mem: Cgroup,
-    cpu: CpuCgroup,
+    /// The v1 cpu cgroup with the quota (on v2 the quota is `cpu.max` of `mem`).
+    cpu: Option<CpuCgroup>,
     /// The test's own affinity mask (what a plain program is allowed).
     affinity: Vec<usize>,
     /// S: the CPUs a program of the container is shown (one, with this quota).
@@ -220,28 +223,42 @@ struct Container {
 }
 
 /// A new container, or None (after the reason was printed; a panic under CI=true) when this
-/// machine cannot make one that proves anything.
+/// machine cannot make one that proves anything. On cgroup v1 a memory cgroup and a cpu cgroup
+/// (hierarchies of their own); on v2 (the VM suite) one cgroup with `memory.max` and `cpu.max`.
 fn container() -> Option<Container> {
     if !common::cgroups_available() {
-        return None;
-    }
-    let why = why_no_cpu_cgroups();
-    if !require(why.is_none(), &format!("a writable v1 cpu hierarchy ({})", why.unwrap_or_default())) {
         return None;
     }
     let affinity = own_affinity();
     if !require(affinity.len() >= 2, "at least two CPUs in the affinity mask (with one, S is the host's)") {
         return None;
     }
+    if common::v2::active() {
+        let mem = Cgroup::new(Some(LIMIT));
+        let max = mem.dir().join("cpu.max");
+        let took = fs::write(&max, "100000 100000").is_ok();
+        if !require(took, &format!("a v2 cgroup with a writable {}", max.display())) {
+            return None;
+        }
+        let shown = common::shown_window(mem.dir(), &affinity, 1);
+        return Some(Container { mem, cpu: None, affinity, shown });
+    }
+    let why = why_no_cpu_cgroups();
+    if !require(why.is_none(), &format!("a writable v1 cpu hierarchy ({})", why.unwrap_or_default())) {
+        return None;
+    }
     let cpu = CpuCgroup::one_cpu();
     let shown = common::shown_window(&cpu.dir, &affinity, 1);
-    Some(Container { mem: Cgroup::new(Some(LIMIT)), cpu, affinity, shown })
+    Some(Container { mem: Cgroup::new(Some(LIMIT)), cpu: Some(cpu), affinity, shown })
 }
 
 /// `sh -c SCRIPT sh ARGV…` that joins the container's cgroups and executes ARGV.
 fn join_script(c: &Container, before: &str) -> String {
-    let mut dirs = vec![c.mem.dir().to_path_buf(), c.cpu.dir.clone()];
-    dirs.extend(c.cpu.acct.clone());
+    let mut dirs = vec![c.mem.dir().to_path_buf()];
+    if let Some(cpu) = &c.cpu {
+        dirs.push(cpu.dir.clone());
+        dirs.extend(cpu.acct.clone());
+    }
     let join: String = dirs.iter().map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display())).collect();
     format!("{join}{before}exec \"$@\"")
 }
@@ -1611,40 +1628,51 @@ fn unrelated_behaviour_is_unchanged() {
     f.finish("unrelated behaviour, plain and supervised");
 }
 
+/// Whether the ELF file at `path` has a program interpreter (a `PT_INTERP` program header):
+/// the dynamic loader that reads LD_PRELOAD. Read here, so that no tool is needed.
+fn has_interpreter(path: &str) -> bool {
+    let b = fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    assert!(b.len() > 64 && b[..4] == *b"\x7fELF" && b[4] == 2, "{path} is not a 64-bit ELF file");
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        b.get(at..at + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == 3)
+    })
+}
+
 /// The programs are what the tests take them for: the static builds have no program
-/// interpreter (no dynamic loader, so the library cannot reach them), the dynamic one has.
+/// interpreter (no dynamic loader, so the library cannot reach them), the dynamic ones have.
+/// It also builds every program of this file, which the VM suite runs on the host first (its
+/// guest has no compilers).
 #[test]
 fn the_test_programs_are_what_they_claim() {
     if !have_program("musl-gcc") {
         return;
     }
     let mut f = Failures::default();
-    let probe = static_probe();
-    let readelf = |p: &str| {
-        let mut cmd = Command::new("readelf");
-        cmd.args(["-l", p]);
-        run_captured(cmd, "readelf", Duration::from_secs(30)).1
-    };
     let bins = [
-        (probe.clone(), false),
+        (static_probe(), false),
         (path_str(static_program("own_filter")), false),
         (path_str(static_program("static_probe")), false),
         (path_str(musl_static_program("rewind")), false),
         (dynamic_probe(), true),
+        (path_str(c_program("rewind")), true),
+        (path_str(c_program("deny_seccomp")), true),
     ];
     for (p, dynamic) in bins {
-        f.eq(&format!("{p} has a program interpreter"), readelf(&p).contains("INTERP"), dynamic);
+        f.eq(&format!("{p} has a program interpreter"), has_interpreter(&p), dynamic);
     }
     if let Some(bb) = static_busybox() {
-        f.check(!readelf(&bb.to_string_lossy()).contains("INTERP"), || {
-            format!("{} is not static", bb.display())
-        });
+        let bb = path_str(bb);
+        f.check(!has_interpreter(&bb), || format!("{bb} is not static"));
     }
     if let Some(go) = go_probe(GoBuild::Static) {
-        f.check(!readelf(&go).contains("INTERP"), || format!("{go} is not a static Go program"));
+        f.check(!has_interpreter(&go), || format!("{go} is not a static Go program"));
     }
     if let Some(go) = go_probe(GoBuild::Cgo) {
-        f.check(readelf(&go).contains("INTERP"), || format!("{go} (cgo) is not dynamically linked"));
+        f.check(has_interpreter(&go), || format!("{go} (cgo) is not dynamically linked"));
     }
     f.finish("the test programs");
 }
