@@ -188,7 +188,8 @@ zram_modules() { # tree out_dir
 say "building the guest root"
 base_cpio=$vm/root.cpio
 extra=("$ws/target/tmp/cgshim-c" "$vm/hooks-nothing.so")
-[ -z "${exe[supervise]:-}" ] || extra+=("$ws/target/tmp/cgshim-go/probe" "$ws/target/tools/busybox-static")
+[ -z "${exe[supervise]:-}" ] ||
+    extra+=("$ws/target/tmp/cgshim-go/probe" "$ws/target/tmp/cgshim-go/probe-cgo" "$ws/target/tools/busybox-static")
 for s in "${suites[@]}"; do extra+=("${exe[${s%%|*}]}"); done
 extra+=("${exe[$selftest_binary]}")
 bash scripts/vm/rootfs.sh "$base_cpio" "$ws" "$busybox_static" scripts/vm/init "${extra[@]}"
