@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/needs.sh
+. scripts/lib/busybox-static.sh
 
 # What the host suite drives, as CHECK:PACKAGE (see scripts/lib/needs.sh). This is the one list:
 # tests/setup.rs checks that every program a test looks for is in it and that .ci/run keeps none
@@ -38,25 +39,9 @@ ci() { [ "${CI:-}" = true ]; }
 
 # A statically linked Busybox for tests/supervise.rs, as a file: installing busybox-static would
 # replace the dynamic /usr/bin/busybox the other tests drive. Fetched once into target/tools/.
-fetch_static_busybox() {
-    local out=target/tools/busybox-static tmp
-    [ -x "$out" ] && return 0
-    tmp=$(mktemp -d)
-    if (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb x) ||
-        { apt-get update -qq >/dev/null 2>&1 &&
-            (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb x); }; then
-        mkdir -p target/tools
-        cp "$tmp/x/bin/busybox" "$out.tmp" && mv "$out.tmp" "$out"
-    else
-        echo "host suite: cannot fetch busybox-static with apt-get download (the supervise tests need $out)"
-    fi
-    rm -rf "$tmp"
-    [ -x "$out" ]
-}
-
 suite_host() {
     if ! needs "host suite" "${host_needs[@]}" && ci; then return 1; fi
-    if ! fetch_static_busybox && ci; then return 1; fi
+    if ! fetch_static_busybox "host suite" && ci; then return 1; fi
     cargo fmt --all -- --check
     cargo build --release --workspace
     cargo clippy --release --workspace --all-targets -- -D warnings
