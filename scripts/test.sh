@@ -37,10 +37,9 @@ host_needs=(
 
 ci() { [ "${CI:-}" = true ]; }
 
-# A statically linked Busybox for tests/supervise.rs, as a file: installing busybox-static would
-# replace the dynamic /usr/bin/busybox the other tests drive. Fetched once into target/tools/.
 suite_host() {
     if ! needs "host suite" "${host_needs[@]}" && ci; then return 1; fi
+    # A statically linked Busybox for tests/supervise.rs, as a file (target/tools/).
     if ! fetch_static_busybox "host suite" && ci; then return 1; fi
     cargo fmt --all -- --check
     cargo build --release --workspace
