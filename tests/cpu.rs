@@ -19,6 +19,8 @@
 
 #[macro_use]
 mod common;
+
+use common::{joined, kernel_list};
 #[path = "../cli/src/std_source.rs"]
 mod std_source;
 
@@ -539,25 +541,6 @@ fn require_two_cpus(h: &Host) -> bool {
 
 fn numbers_in(list: &str) -> Vec<usize> {
     list.split(',').filter(|s| !s.is_empty()).map(|s| s.trim().parse().unwrap()).collect()
-}
-
-/// The kernel's list format of ascending CPU numbers (`0-1,4`).
-fn kernel_list(cpus: &[usize]) -> String {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let mut j = i;
-        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
-        i = j + 1;
-    }
-    out.join(",")
-}
-
-fn joined(cpus: &[usize]) -> String {
-    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
 
 // ---------------------------------------------------------------------------------------------

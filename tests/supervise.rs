@@ -19,6 +19,8 @@
 #[macro_use]
 mod common;
 
+use common::{joined, kernel_list};
+
 use common::{
     Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_meminfo_text, host_memtotal_kb,
     lib_path, musl_static_program, parse_kv, parse_meminfo, static_busybox, static_program,
@@ -88,25 +90,6 @@ fn cpus_of_list(list: &str) -> Vec<usize> {
         }
     }
     out
-}
-
-/// The kernel's list format of ascending CPU numbers (`0-1,4`).
-fn kernel_list(cpus: &[usize]) -> String {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let mut j = i;
-        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
-        i = j + 1;
-    }
-    out.join(",")
-}
-
-fn joined(cpus: &[usize]) -> String {
-    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// The affinity mask of this (never preloaded) test process, which its children inherit.
