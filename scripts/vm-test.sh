@@ -66,7 +66,7 @@ suites=(
     "v2_vm|--include-ignored"
     "noharm|"
     "api|"
-    "supervise|"
+    "supervise|--skip thirty_two_threads_open_ten_thousand_times --skip go_goroutines_open_while_the_runtime_preempts"
 )
 if [ -n "${VM_SUITES:-}" ]; then
     picked=()

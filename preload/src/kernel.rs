@@ -79,6 +79,13 @@ impl Kind {
         }
     }
 
+    /// Whether the kernel generates the whole file in one go (`single_open` in procfs, one
+    /// attribute in sysfs), so that one read larger than the file returns all of it. Not so for
+    /// `/proc/cpuinfo`, `/proc/vmstat` and `/proc/swaps`, which come a buffer's worth per read.
+    pub fn one_record(self) -> bool {
+        !matches!(self, Kind::Cpuinfo | Kind::Vmstat | Kind::Swaps)
+    }
+
     pub fn memfd_name(self) -> &'static CStr {
         match self {
             Kind::Meminfo => c"cgshim:meminfo",

@@ -289,8 +289,10 @@ pub fn served_copy(fd: c_int, kind: Kind) -> c_int {
         let src = RawSource::new();
         let n = if src.rooted() {
             content::rooted_template(kind, &src, template)?
-        } else if content::needs_template(kind) {
+        } else if content::needs_template(kind) && kind.one_record() {
             content::read_fresh(fd, template)?
+        } else if content::needs_template(kind) {
+            content::read_from_start(fd, template)?
         } else {
             0
         };
