@@ -235,23 +235,31 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 if [[ $quick == 1 ]]; then rounds=5 ops=2000 spawns=100; else rounds=9 ops=10000 spawns=400; fi
 sup=(env --unset=LD_PRELOAD "$cgshim_bin" exec --lib "$lib_copy" --)
 printf '%-44s %12s %12s %10s   %s\n' "supervised static program" native supervised ratio target
-row() { # LABEL PATH TARGET-KIND
-    local native=() supervised=() n s i
+row() { # LABEL PATH TARGET-KIND [PREFIX...]
+    local label=$1 path=$2 kind=$3 native=() supervised=() n s i
+    shift 3
     for ((i = 0; i < rounds; i++)); do
-        native+=("$(in_cgroups "$tmp/supervised" ops "$2" "$ops")")
-        supervised+=("$(in_cgroups "${sup[@]}" "$tmp/supervised" ops "$2" "$ops")")
+        native+=("$(in_cgroups "$@" "$tmp/supervised" ops "$path" "$ops")")
+        supervised+=("$(in_cgroups "$@" "${sup[@]}" "$tmp/supervised" ops "$path" "$ops")")
     done
     n=$(printf '%s\n' "${native[@]}" | median)
     s=$(printf '%s\n' "${supervised[@]}" | median)
-    case $3 in
+    case $kind in
+        info) verdict=info ;;
         delta) verdict=$(awk -v n="$n" -v s="$s" 'BEGIN { d = s - n; printf "+%.1f us %s", d, (d <= 10 ? "ok (<= +10 us)" : "MISS (<= +10 us)") }') ;;
         ratio) verdict=$(awk -v n="$n" -v s="$s" 'BEGIN { r = s / n; printf "%s", (r <= 4 ? "ok (<= 4x)" : "MISS (<= 4x)") }') ;;
     esac
-    awk -v l="$1" -v n="$n" -v s="$s" -v v="$verdict" 'BEGIN { printf "%-44s %9.2f us %9.2f us %9.2fx   %s\n", l, n, s, s / n, v }'
+    awk -v l="$label" -v n="$n" -v s="$s" -v v="$verdict" 'BEGIN { printf "%-44s %9.2f us %9.2f us %9.2fx   %s\n", l, n, s, s / n, v }'
 }
 row "open+read+close $file (unrelated)" "$file" delta
 row "open+read+close /proc/meminfo (served)" /proc/meminfo ratio
 row "open+read+close /proc/stat (served)" /proc/stat ratio
+# The same, the program and the supervisor on one CPU: what the calls cost without the wake-ups
+# across CPUs that handing over an fd involves (the rows above are what programs get).
+if command -v taskset >/dev/null; then
+    row "  /etc/hostname, both on CPU 0 (taskset)" "$file" info taskset -c 0
+    row "  /proc/meminfo, both on CPU 0 (taskset)" /proc/meminfo info taskset -c 0
+fi
 direct=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$tmp/supervised" true)
 plain=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$cgshim_bin" exec --no-supervise --lib "$lib_copy" -- "$tmp/supervised" true 2>/dev/null)
 supervised=$(in_cgroups "$tmp/supervised" spawn "$spawns" "$cgshim_bin" exec --lib "$lib_copy" -- "$tmp/supervised" true)

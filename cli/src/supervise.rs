@@ -162,6 +162,7 @@ const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// Offsets in `struct seccomp_data`.
@@ -171,22 +172,29 @@ const fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
 
-/// The filter: `open`, `openat`, `sysinfo`, `sched_getaffinity`, `lseek(fd, 0, SEEK_SET)` and
+/// The filter: read-only `open`, `openat`, `sysinfo`, `sched_getaffinity`, `lseek(fd, 0, SEEK_SET)` and
 /// `execve`/`execveat` (which only tell that a task's code changes) go to the supervisor; every
 /// other call (and every call of another ABI) is allowed.
 fn filter() -> Vec<libc::sock_filter> {
     let notify = libc::SECCOMP_RET_USER_NOTIF;
     let allow = libc::SECCOMP_RET_ALLOW;
-    let mut trapped: Vec<u32> = vec![libc::SYS_openat as u32, libc::SYS_sysinfo as u32];
-    trapped.extend([libc::SYS_execve as u32, libc::SYS_execveat as u32]);
-    trapped.push(libc::SYS_sched_getaffinity as u32);
-    if let Some(open) = arch::OPEN {
-        trapped.push(open as u32);
-    }
+    let trapped = [libc::SYS_sysinfo, libc::SYS_execve, libc::SYS_execveat, libc::SYS_sched_getaffinity]
+        .map(|n| n as u32);
     let mut p = vec![stmt(LD_W_ABS, ARCH), jump(JEQ_K, arch::AUDIT_ARCH, 1, 0), stmt(RET_K, allow)];
     p.push(stmt(LD_W_ABS, NR));
     p.push(jump(JGE_K, arch::X32_BIT, 0, 1));
     p.push(stmt(RET_K, allow));
+    // Opens that cannot be of a served file (for writing, creating, of a directory, O_PATH) stay
+    // in the kernel: `ls` and `find` open every directory they list.
+    let never = (libc::O_ACCMODE | libc::O_CREAT | libc::O_DIRECTORY | libc::O_PATH | libc::O_TMPFILE) as u32;
+    let opens = [(Some(libc::SYS_openat), 2), (arch::OPEN, 1)];
+    for (nr, flags) in opens.into_iter().filter_map(|(nr, f)| Some((nr? as u32, f))) {
+        p.push(jump(JEQ_K, nr, 0, 4));
+        p.push(stmt(LD_W_ABS, arg_lo(flags)));
+        p.push(jump(JSET_K, never, 0, 1));
+        p.push(stmt(RET_K, allow));
+        p.push(stmt(RET_K, notify));
+    }
     for nr in trapped {
         p.push(jump(JEQ_K, nr, 0, 1));
         p.push(stmt(RET_K, notify));
