@@ -96,7 +96,7 @@ struct ExecArgs {
 #[derive(Args)]
 #[command(display_name = "cgshim")]
 struct ShowArgs {
-    /// Print one JSON object (schema_version 1; fields documented in docs/cli.md).
+    /// Print one JSON object (schema_version 1; fields documented in docs/reference.md).
     #[arg(long, conflicts_with = "meminfo")]
     json: bool,
     /// Print exactly the /proc/meminfo the library serves here.

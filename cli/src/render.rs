@@ -1,4 +1,4 @@
-//! `cgshim show`: the report as one JSON object (schema in docs/cli.md) or as text for people.
+//! `cgshim show`: the report as one JSON object (schema in docs/reference.md) or as text for people.
 
 use crate::json::Json;
 use crate::report::{
