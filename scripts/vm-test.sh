@@ -15,7 +15,7 @@
 # semantics (no test may skip). The suite ends with a check of the harness itself: the tests
 # run again with a library that hooks nothing, and must fail.
 #
-# Environment: VM_TIMEOUT (seconds per kernel, default 480), VM_SMP (vCPUs, default 4),
+# Environment: VM_TIMEOUT (seconds per kernel, default 900), VM_SMP (vCPUs, default 4),
 # VM_MEM (MiB, default 2048), VM_ACCEL (`tcg` or `kvm`; default: kvm when a probe boot with it
 # succeeds, else tcg), VM_RUN (a shell command the guest runs after the suites, as root in the
 # workspace, to look into a failure). Arguments: the kernels (default: 6.1 6.12).
@@ -25,7 +25,7 @@ ws=$(pwd)
 vm=$ws/target/vm
 mkdir -p "$vm/kernels" "$vm/logs" "$vm/debs"
 
-timeout_s=${VM_TIMEOUT:-480}
+timeout_s=${VM_TIMEOUT:-900}
 smp=${VM_SMP:-4}
 mem=${VM_MEM:-2048}
 swap_size=512M

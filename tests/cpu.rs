@@ -311,28 +311,13 @@ fn fixture_counts_through_the_library() {
 /// Where the v1 `cpu` controller is mounted on the test machine (its own hierarchy).
 const CPU_ROOT: &str = "/sys/fs/cgroup/cpu";
 
-fn why_no_cpu_cgroups() -> Option<String> {
-    if !Path::new(CPU_ROOT).join("cpu.cfs_quota_us").is_file() {
-        return Some(format!("{CPU_ROOT} is not a cgroup v1 cpu controller mount with CFS quota files"));
-    }
-    let probe = Path::new(CPU_ROOT).join(format!("cgshim-cpu-probe-{}", std::process::id()));
-    match fs::create_dir(&probe) {
-        Ok(()) => {
-            let _ = fs::remove_dir(&probe);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Some(format!("{CPU_ROOT} is not writable: {e}")),
-    }
-    None
-}
-
 /// True when real cpu cgroups can be used: the common rule (root, cgroup v1) plus a writable
 /// v1 cpu hierarchy. Otherwise prints why and returns false, except under `CI=true`: panic.
 fn cpu_cgroups_available() -> bool {
     if !common::cgroups_available() {
         return false;
     }
-    match why_no_cpu_cgroups() {
+    match common::why_no_cpu_cgroups("cpu") {
         None => true,
         Some(r) => {
             if std::env::var("CI").as_deref() == Ok("true") {

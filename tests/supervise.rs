@@ -63,21 +63,6 @@ fn require(ok: bool, what: &str) -> bool {
 const CPU_ROOT: &str = "/sys/fs/cgroup/cpu";
 const CPUACCT_ROOT: &str = "/sys/fs/cgroup/cpuacct";
 
-fn why_no_cpu_cgroups() -> Option<String> {
-    if !Path::new(CPU_ROOT).join("cpu.cfs_quota_us").is_file() {
-        return Some(format!("{CPU_ROOT} is not a cgroup v1 cpu controller mount with CFS quota files"));
-    }
-    let probe = Path::new(CPU_ROOT).join(format!("cgshim-supervise-probe-{}", std::process::id()));
-    match fs::create_dir(&probe) {
-        Ok(()) => {
-            let _ = fs::remove_dir(&probe);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Some(format!("{CPU_ROOT} is not writable: {e}")),
-    }
-    None
-}
-
 /// CPU numbers of a kernel list (`0-1,4`).
 fn cpus_of_list(list: &str) -> Vec<usize> {
     let mut out = Vec::new();
@@ -226,7 +211,7 @@ fn container() -> Option<Container> {
         let shown = common::shown_window(mem.dir(), &affinity, 1);
         return Some(Container { mem, cpu: None, affinity, shown });
     }
-    let why = why_no_cpu_cgroups();
+    let why = common::why_no_cpu_cgroups("supervise");
     if !require(why.is_none(), &format!("a writable v1 cpu hierarchy ({})", why.unwrap_or_default())) {
         return None;
     }

@@ -1001,3 +1001,24 @@ pub fn kernel_list(cpus: &[usize]) -> String {
 pub fn joined(cpus: &[usize]) -> String {
     cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
+
+/// Why real v1 `cpu` cgroups with CFS quotas cannot be made here (`None`: they can). `tag` names
+/// the probe directory.
+pub fn why_no_cpu_cgroups(tag: &str) -> Option<String> {
+    let root = Path::new("/sys/fs/cgroup/cpu");
+    if !root.join("cpu.cfs_quota_us").is_file() {
+        return Some(format!(
+            "{} is not a cgroup v1 cpu controller mount with CFS quota files",
+            root.display()
+        ));
+    }
+    let probe = root.join(format!("cgshim-{tag}-probe-{}", std::process::id()));
+    match fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = fs::remove_dir(&probe);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Some(format!("{} is not writable: {e}", root.display())),
+    }
+    None
+}
