@@ -35,6 +35,7 @@ ROOT=$PWD
 . scripts/lib/needs.sh
 . scripts/lib/docker-runtime.sh
 . scripts/lib/busybox-static.sh
+. scripts/lib/docker-engine.sh
 
 BASE_IMAGE=cgshim-test-base:bookworm
 IMAGE=cgshim-test:latest
@@ -77,17 +78,7 @@ started=$(date +%s)
 # ---------------------------------------------------------------------------------------------
 # 0. The engine
 # ---------------------------------------------------------------------------------------------
-command -v docker >/dev/null 2>&1 || { say "there is no docker command on this machine"; exit 3; }
-# An engine started just before may take a few seconds to answer.
-tries=0
-until docker info >"$WORK/info" 2>&1; do
-    tries=$((tries + 1))
-    if [ $tries -ge 15 ]; then
-        say "no usable Docker engine: $(grep -v '^ *$' "$WORK/info" | tail -n1)"
-        exit 3
-    fi
-    sleep 2
-done
+docker_engine_up docker-test || exit 3
 needs "Docker suite" gcc:gcc readelf:binutils python3:python3 || die "the Docker suite needs them"
 say "engine: $(docker version --format 'server {{.Server.Version}}' 2>/dev/null);" \
     "$(docker info --format 'cgroup v{{.CgroupVersion}}, {{.CgroupDriver}} driver, {{.Driver}}, security {{join .SecurityOptions " "}}' 2>/dev/null)"

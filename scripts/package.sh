@@ -22,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib/needs.sh
+. scripts/lib/docker-engine.sh
 
 say() { echo "package: $*"; }
 die() {
@@ -98,7 +99,7 @@ sed 's|^prefix=.*|prefix=${pcfiledir}/../..|' target/package-stage/usr/lib/pkgco
 install -m 644 README.md LICENSE-MIT LICENSE-APACHE "$WORK/$TARNAME/"
 tar -C "$WORK" --owner=0 --group=0 --numeric-owner -czf "$DIST/$TARNAME.tar.gz" "$TARNAME"
 
-if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+if docker_engine_up package; then
     say "$IMAGE (FROM scratch) and cgshim-image-$VERSION.tar"
     mkdir -p "$WORK/image"
     install -m 755 "$STATIC" "$WORK/image/cgshim"

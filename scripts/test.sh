@@ -37,6 +37,11 @@ host_needs=(
 
 ci() { [ "${CI:-}" = true ]; }
 
+# The engine the Docker and package suites drive, as it was when the run started: if it is gone
+# by then, they say so (scripts/lib/docker-engine.sh) before starting another.
+DOCKERD_AT_START=$(pidof -s dockerd 2>/dev/null || true)
+export DOCKERD_AT_START
+
 suite_host() {
     if ! needs "host suite" "${host_needs[@]}" && ci; then return 1; fi
     # A statically linked Busybox for tests/supervise.rs, as a file (target/tools/).
