@@ -52,6 +52,7 @@ mod arch {
     pub const OPEN: Option<i64> = None;
 }
 
+type NamedFn = unsafe extern "C" fn(*const u8, usize) -> libc::c_int;
 type OpenFn = unsafe extern "C" fn(*const libc::c_char, libc::c_int) -> libc::c_int;
 type RefreshFn = unsafe extern "C" fn(libc::c_int, *const libc::c_char) -> libc::c_int;
 type SysinfoFn = unsafe extern "C" fn(*mut libc::sysinfo) -> libc::c_int;
@@ -59,6 +60,7 @@ type NarrowFn = unsafe extern "C" fn(usize, *mut u8);
 
 /// The library's answering functions (`preload/src/supervisor.rs`).
 struct Api {
+    named: NamedFn,
     open: OpenFn,
     refresh: RefreshFn,
     sysinfo: SysinfoFn,
@@ -108,6 +110,7 @@ impl Api {
         // that signature (the library is this command's own version).
         unsafe {
             Ok(Api {
+                named: std::mem::transmute::<*mut libc::c_void, NamedFn>(sym(c"cgshim_supervisor_named")?),
                 open: std::mem::transmute::<*mut libc::c_void, OpenFn>(sym(c"cgshim_supervisor_open")?),
                 refresh: std::mem::transmute::<*mut libc::c_void, RefreshFn>(sym(
                     c"cgshim_supervisor_refresh",
@@ -498,6 +501,10 @@ struct Supervisor {
     /// A buffer for reading maps, kept between calls.
     scratch: Vec<u8>,
     recent: Recent,
+    tgids: Tgids,
+    /// Whether `process_vm_readv` is refused here (a container engine's seccomp profile allows
+    /// it only with CAP_SYS_PTRACE): paths are then read through `/proc/<pid>/mem`.
+    no_vm_readv: bool,
 }
 
 /// Served content of the last millisecond, by the absolute path it was opened by.
@@ -582,6 +589,8 @@ impl Supervisor {
             executables: std::collections::HashMap::new(),
             scratch: Vec::with_capacity(64 << 10),
             recent: Recent::default(),
+            tgids: Tgids::default(),
+            no_vm_readv: false,
         }
     }
 
@@ -783,7 +792,7 @@ impl Supervisor {
             // What a task has loaded is about to change (a pid may also be reused by a child
             // of another process: the table only ever holds tasks seen since the last exec).
             self.tasks.clear();
-            forget_tasks();
+            self.tgids.forget();
             Answer::Continue
         } else if nr == libc::SYS_lseek {
             self.rewound(req, tid, args[0] as libc::c_int);
@@ -807,14 +816,15 @@ impl Supervisor {
         if plain {
             return Answer::Continue;
         }
-        let Some(path) = read_path(tid, path) else { return Answer::Continue };
-        if !may_be_served(&path) || self.has_library(tid) {
+        let Some(path) = read_path(tid, path, &mut self.no_vm_readv) else { return Answer::Continue };
+        // SAFETY: the path's bytes.
+        if unsafe { (self.api.named)(path.as_ptr(), path.len()) } == 0 || self.has_library(tid) {
             return Answer::Continue;
         }
-        let Some(ours) = supervisor_path(tid, dirfd, &path) else { return Answer::Continue };
+        let Some(ours) = supervisor_path(&mut self.tgids, tid, dirfd, &path) else { return Answer::Continue };
         // An absolute path names the same file for every task: its content of the last
         // millisecond is served again, as the library serves usage of the last millisecond.
-        let name = library_name(tid, &path);
+        let name = library_name(&mut self.tgids, tid, &path);
         let shared = ours == path && name.is_none();
         if shared && let Some(copy) = self.recent.copy(&path) {
             return self.give(req.id, &copy, flags & libc::O_CLOEXEC);
@@ -1016,14 +1026,9 @@ fn wait_blocking(child: libc::pid_t) -> libc::c_int {
     }
 }
 
-/// Whether `process_vm_readv` is refused here (a container engine's seccomp profile allows it
-/// only with CAP_SYS_PTRACE): paths are then read through `/proc/<pid>/mem`.
-static NO_VM_READV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// A NUL-terminated path in the program's memory, read page by page (a path may end just before
-/// an unmapped page).
-fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
-    use std::sync::atomic::Ordering::Relaxed;
+/// an unmapped page). `no_vm_readv` is set once `process_vm_readv` is refused.
+fn read_path(tid: libc::pid_t, mut at: u64, no_vm_readv: &mut bool) -> Option<Vec<u8>> {
     const PAGE: u64 = 4096;
     let mut mem: Option<std::fs::File> = None;
     let mut out = Vec::new();
@@ -1034,16 +1039,16 @@ fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
         let start = out.len();
         out.resize(start + chunk, 0);
         let mut n = -1;
-        if !NO_VM_READV.load(Relaxed) {
+        if !*no_vm_readv {
             let local = libc::iovec { iov_base: out[start..].as_mut_ptr().cast(), iov_len: chunk };
             let remote = libc::iovec { iov_base: at as *mut libc::c_void, iov_len: chunk };
             // SAFETY: a local buffer of `chunk` bytes; the remote side is checked by the kernel.
             n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
             if n < 0 && matches!(errno(), libc::EPERM | libc::ENOSYS) {
-                NO_VM_READV.store(true, Relaxed);
+                *no_vm_readv = true;
             }
         }
-        if NO_VM_READV.load(Relaxed) {
+        if *no_vm_readv {
             if mem.is_none() {
                 mem = std::fs::File::open(format!("/proc/{tid}/mem")).ok();
             }
@@ -1063,36 +1068,16 @@ fn read_path(tid: libc::pid_t, mut at: u64) -> Option<Vec<u8>> {
     None
 }
 
-/// Whether the last component of `path` names a file the library may serve (a few compares:
-/// nearly every open is told no here and continues at once).
-fn may_be_served(path: &[u8]) -> bool {
-    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-    matches!(
-        name,
-        b"meminfo"
-            | b"swaps"
-            | b"uptime"
-            | b"vmstat"
-            | b"cpuinfo"
-            | b"stat"
-            | b"online"
-            | b"status"
-            | b"cpu"
-            | b"memory"
-            | b"io"
-    )
-}
-
 /// The path by which the supervisor opens what the program names: absolute paths as they are
 /// (the program shares cgshim's root), relative ones through the program's cwd or directory fd.
 /// `/proc/self` and `/proc/thread-self` become the program's own directories; a path that would
 /// reach them any other way is left to the kernel (it would name the supervisor).
-fn supervisor_path(tid: libc::pid_t, dirfd: libc::c_int, path: &[u8]) -> Option<Vec<u8>> {
+fn supervisor_path(tgids: &mut Tgids, tid: libc::pid_t, dirfd: libc::c_int, path: &[u8]) -> Option<Vec<u8>> {
     let own = |rest: &[u8], dir: String| [dir.as_bytes(), rest].concat();
     let out = if let Some(rest) = path.strip_prefix(b"/proc/self/") {
-        own(rest, format!("/proc/{}/", tgid(tid)?))
+        own(rest, format!("/proc/{}/", tgids.of(tid)?))
     } else if let Some(rest) = path.strip_prefix(b"/proc/thread-self/") {
-        own(rest, format!("/proc/{}/task/{tid}/", tgid(tid)?))
+        own(rest, format!("/proc/{}/task/{tid}/", tgids.of(tid)?))
     } else if path.starts_with(b"/") {
         path.to_vec()
     } else if dirfd == libc::AT_FDCWD {
@@ -1106,7 +1091,7 @@ fn supervisor_path(tid: libc::pid_t, dirfd: libc::c_int, path: &[u8]) -> Option<
 
 /// The name the library judges a path by, when it is not the path itself: the program's own
 /// `/proc/<pid>/…` is its `/proc/self/…` (the library serves a process's own status only).
-fn library_name(tid: libc::pid_t, path: &[u8]) -> Option<Vec<u8>> {
+fn library_name(tgids: &mut Tgids, tid: libc::pid_t, path: &[u8]) -> Option<Vec<u8>> {
     let rest = path.strip_prefix(b"/proc/")?;
     let end = rest.iter().position(|&b| b == b'/')?;
     let (pid, rest) = rest.split_at(end);
@@ -1114,33 +1099,31 @@ fn library_name(tid: libc::pid_t, path: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let pid: u32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    (pid == tgid(tid)?).then(|| [b"/proc/self".as_slice(), rest].concat())
+    (pid == tgids.of(tid)?).then(|| [b"/proc/self".as_slice(), rest].concat())
 }
 
-/// The thread group of each task asked about, until the next exec (see [`forget_tasks`]).
-static TGIDS: std::sync::Mutex<Option<std::collections::HashMap<libc::pid_t, u32>>> =
-    std::sync::Mutex::new(None);
+/// The thread group (process) of each task asked about, until the next exec.
+#[derive(Default)]
+struct Tgids(std::collections::HashMap<libc::pid_t, u32>);
 
-/// An exec changes which task leads a thread group; the next questions read `/proc` again.
-fn forget_tasks() {
-    if let Ok(mut t) = TGIDS.lock() {
-        *t = None;
+impl Tgids {
+    /// An exec changes which task leads a thread group; the next questions read `/proc` again.
+    fn forget(&mut self) {
+        self.0.clear();
     }
-}
 
-/// The thread group (process) of the task `tid`.
-fn tgid(tid: libc::pid_t) -> Option<u32> {
-    let mut cache = TGIDS.lock().ok()?;
-    let map = cache.get_or_insert_with(Default::default);
-    if let Some(&t) = map.get(&tid) {
-        return Some(t);
+    /// The thread group of the task `tid`.
+    fn of(&mut self, tid: libc::pid_t) -> Option<u32> {
+        if let Some(&t) = self.0.get(&tid) {
+            return Some(t);
+        }
+        let t = read_tgid(tid)?;
+        if self.0.len() > 1 << 16 {
+            self.0.clear();
+        }
+        self.0.insert(tid, t);
+        Some(t)
     }
-    let t = read_tgid(tid)?;
-    if map.len() > 1 << 16 {
-        map.clear();
-    }
-    map.insert(tid, t);
-    Some(t)
 }
 
 fn read_tgid(tid: libc::pid_t) -> Option<u32> {
@@ -1154,32 +1137,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn served_names() {
-        assert!(may_be_served(b"/proc/meminfo"));
-        assert!(may_be_served(b"meminfo"));
-        assert!(may_be_served(b"/sys/devices/system/cpu/online"));
-        assert!(!may_be_served(b"/etc/passwd"));
-        assert!(!may_be_served(b"/proc/meminfo/"));
-    }
-
-    #[test]
     fn paths_the_supervisor_opens() {
         let me = std::process::id() as libc::pid_t;
-        assert_eq!(supervisor_path(me, libc::AT_FDCWD, b"/proc/meminfo").unwrap(), b"/proc/meminfo");
+        let mut t = Tgids::default();
+        assert_eq!(supervisor_path(&mut t, me, libc::AT_FDCWD, b"/proc/meminfo").unwrap(), b"/proc/meminfo");
         assert_eq!(
-            supervisor_path(me, libc::AT_FDCWD, b"/proc/self/status").unwrap(),
+            supervisor_path(&mut t, me, libc::AT_FDCWD, b"/proc/self/status").unwrap(),
             format!("/proc/{me}/status").into_bytes()
         );
         assert_eq!(
-            supervisor_path(me, libc::AT_FDCWD, b"meminfo").unwrap(),
+            supervisor_path(&mut t, me, libc::AT_FDCWD, b"meminfo").unwrap(),
             format!("/proc/{me}/cwd/meminfo").into_bytes()
         );
-        assert_eq!(supervisor_path(me, 5, b"stat").unwrap(), format!("/proc/{me}/fd/5/stat").into_bytes());
-        assert!(supervisor_path(me, libc::AT_FDCWD, b"self/status").is_none());
-        assert!(supervisor_path(me, libc::AT_FDCWD, b"/proc/./self/status").is_none());
-        assert_eq!(library_name(me, format!("/proc/{me}/status").as_bytes()).unwrap(), b"/proc/self/status");
-        assert!(library_name(me, b"/proc/1/status").is_none() || me == 1);
-        assert!(library_name(me, b"/proc/meminfo").is_none());
+        assert_eq!(
+            supervisor_path(&mut t, me, 5, b"stat").unwrap(),
+            format!("/proc/{me}/fd/5/stat").into_bytes()
+        );
+        assert!(supervisor_path(&mut t, me, libc::AT_FDCWD, b"self/status").is_none());
+        assert!(supervisor_path(&mut t, me, libc::AT_FDCWD, b"/proc/./self/status").is_none());
+        assert_eq!(
+            library_name(&mut t, me, format!("/proc/{me}/status").as_bytes()).unwrap(),
+            b"/proc/self/status"
+        );
+        assert!(library_name(&mut t, me, b"/proc/1/status").is_none() || me == 1);
+        assert!(library_name(&mut t, me, b"/proc/meminfo").is_none());
     }
 
     #[test]

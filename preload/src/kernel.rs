@@ -220,6 +220,13 @@ fn dir_class(last: &[u8]) -> Option<Dir> {
     }
 }
 
+/// Whether the last component of `path` is the name of a kind of file the library serves, in any
+/// directory: what `cgshim exec`'s supervisor asks before it opens anything (nearly every path is
+/// told no here at once).
+pub fn has_served_name(path: &[u8]) -> bool {
+    last_component(path, 7).is_some_and(|(name, _)| KINDS.iter().any(|k| k.name() == name))
+}
+
 /// The kinds of file a path the kernel has just opened may be: its last component names one of
 /// ours and the one before it is the directory that holds it, or says nothing about it. Two
 /// kinds share a name (`online`): both are returned, the one the directory names first.

@@ -12,6 +12,21 @@ use crate::kernel::{self, Kind};
 use crate::{stream, sys};
 use core::ffi::{CStr, c_char, c_int};
 
+/// Whether the `len` bytes at `path`, a path a supervised program opens, end in the name of a
+/// file the library serves (1) or not (0): the supervisor opens nothing for the others.
+///
+/// # Safety
+/// `path` points to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cgshim_supervisor_named(path: *const u8, len: usize) -> c_int {
+    if path.is_null() {
+        return 0;
+    }
+    // SAFETY: the caller's guarantee.
+    let path = unsafe { core::slice::from_raw_parts(path, len) };
+    c_int::from(kernel::has_served_name(path))
+}
+
 /// A supervised program opened `path` and the supervisor opened the same file as `fd` (read
 /// only): if it is one of the kernel files the library serves, a new file (close-on-exec, read
 /// only, at offset 0) holding the served content, for the supervisor to give to the program.
