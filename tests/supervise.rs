@@ -28,6 +28,7 @@ use common::{
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -1174,8 +1175,97 @@ fn exit_statuses_and_deaths_come_back() {
             }
         }
     }
+
+    // A core_pattern that pipes cores to a handler (systemd-coredump, apport) ignores a zero core
+    // limit: the handler hears of the program's death, plain and supervised, never of cgshim's.
+    let pipe = CorePipe::install(&dir.with_extension("pipe"));
+    // The kernel's comm: the executable's name, cut to 15 bytes.
+    let name = Path::new(&probe).file_name().unwrap().to_string_lossy().into_owned();
+    let comm = &name[..name.len().min(15)];
+    for what in ["abort", "segv"] {
+        for via in [Via::Plain, CGSHIM] {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let live = c.spawn(via, "ulimit -c unlimited && ", &[&probe, what], Some(&dir));
+            let pid = live.pid();
+            let (status, _, _) = live.finish(Duration::from_secs(30));
+            let ctx = format!("static_probe {what}, {via:?}, core_pattern {:?}", pipe.pattern);
+            f.check(status.signal().is_some(), || format!("{ctx}: not killed by a signal: {status:?}"));
+            let dumps = pipe.dumps_until(|d| d.iter().any(|(_, c)| c == comm));
+            f.check(dumps.iter().any(|(_, c)| c == comm), || {
+                format!("{ctx}: the handler never heard of the program's death: {dumps:?}")
+            });
+            if !matches!(via, Via::Plain) {
+                f.check(!dumps.iter().any(|(p, _)| *p == pid), || {
+                    format!("{ctx}: cgshim (pid {pid}) dumped a core to the handler: {dumps:?}")
+                });
+            }
+            pipe.clear();
+        }
+    }
+    drop(pipe);
     let _ = fs::remove_dir_all(&dir);
     f.finish("exit statuses and deaths by signal");
+}
+
+/// `/proc/sys/kernel/core_pattern` set to pipe cores to a script that records `PID COMM` of each
+/// dump in a file; the original pattern comes back on drop.
+struct CorePipe {
+    original: String,
+    pattern: String,
+    log: PathBuf,
+}
+
+impl CorePipe {
+    const FILE: &str = "/proc/sys/kernel/core_pattern";
+
+    fn install(dir: &Path) -> CorePipe {
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).unwrap();
+        let script = dir.join("record");
+        let log = dir.join("dumps");
+        fs::write(&script, format!("#!/bin/sh\necho \"$1 $2\" >> {}\nexec cat > /dev/null\n", log.display()))
+            .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let original = fs::read_to_string(Self::FILE).expect("read core_pattern");
+        let pattern = format!("|{} %P %e", script.display());
+        fs::write(Self::FILE, &pattern).expect("write core_pattern (root)");
+        CorePipe { original, pattern, log }
+    }
+
+    fn read(&self) -> Vec<(u32, String)> {
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (pid, comm) = l.split_once(' ')?;
+                Some((pid.parse().ok()?, comm.to_string()))
+            })
+            .collect()
+    }
+
+    /// The dumps recorded once `done` holds (within 5 s), and one more second for late ones.
+    fn dumps_until(&self, done: impl Fn(&[(u32, String)]) -> bool) -> Vec<(u32, String)> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(&self.read()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        thread::sleep(Duration::from_secs(1));
+        self.read()
+    }
+
+    fn clear(&self) {
+        let _ = fs::remove_file(&self.log);
+    }
+}
+
+impl Drop for CorePipe {
+    fn drop(&mut self) {
+        let _ = fs::write(Self::FILE, self.original.trim_end());
+        if let Some(dir) = self.log.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// SIGKILL of cgshim: the program (idle, busy opening files, or ignoring every catchable

@@ -473,12 +473,13 @@ pub fn run(
 fn finish(status: libc::c_int) -> ! {
     if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
-        // SAFETY: resetting a disposition, the core limit and the mask of this process, then the
-        // signal itself.
+        // SAFETY: making this process not dumpable, resetting a disposition and the mask of this
+        // process, then the signal itself.
         unsafe {
-            let mut cur: libc::rlimit = zeroed();
-            libc::getrlimit(libc::RLIMIT_CORE, &mut cur);
-            libc::setrlimit(libc::RLIMIT_CORE, &libc::rlimit { rlim_cur: 0, rlim_max: cur.rlim_max });
+            // Not dumpable: no core at all. A zero RLIMIT_CORE would stop a core file only; a
+            // core_pattern that pipes to a handler (systemd-coredump, apport) ignores it and
+            // would record a crash of cgshim beside the program's.
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
             libc::signal(sig, libc::SIG_DFL);
             let mut set: libc::sigset_t = zeroed();
             libc::sigemptyset(&mut set);
