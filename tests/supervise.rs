@@ -1582,6 +1582,38 @@ fn supervise_and_no_supervise_flags() {
 /// What has nothing to do with the served files is the same plain and supervised: output,
 /// error messages, exit codes and errno of opens; the served files are served through relative
 /// paths too, and `/proc/self/status` narrows only `Cpus_allowed`.
+/// A program that closes its standard output and error, and an fd 3 its parent gave it, is seen
+/// to close them while it still runs, plain and supervised: cgshim holds none of what it
+/// inherited with the program (a reader of the pipe gets its end of file from the program).
+#[test]
+fn closing_inherited_fds_reaches_the_reader() {
+    let Some(bb) = busybox_and_musl() else { return };
+    let Some(c) = container() else { return };
+    let mut f = Failures::default();
+    for via in [Via::Plain, CGSHIM] {
+        // fd 3 is another copy of the stdout pipe: end of file needs every copy closed.
+        let script = "echo started; exec >&- 2>&- 3>&-; read line";
+        let mut live = c.spawn(via, "exec 3>&1 && ", &[&bb, "sh", "-c", script], None);
+        f.eq(&format!("{via:?}: first line"), live.line(), "started".to_string());
+        match live.lines.recv_timeout(Duration::from_secs(10)) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            other => f.check(false, || {
+                format!("{via:?}: no end of file on stdout 10 s after the program closed it: {other:?}")
+            }),
+        }
+        f.eq(
+            &format!("{via:?}: still running when its stdout ended"),
+            live.child.try_wait().ok().flatten().map(|s| s.to_string()),
+            None,
+        );
+        live.send_line();
+        let (status, _, stderr) = live.finish(Duration::from_secs(30));
+        f.eq(&format!("{via:?}: exit code"), status.code(), Some(0));
+        f.eq(&format!("{via:?}: stderr"), stderr, String::new());
+    }
+    f.finish("inherited fds closed by the program");
+}
+
 #[test]
 fn unrelated_behaviour_is_unchanged() {
     let Some(bb) = busybox_and_musl() else { return };

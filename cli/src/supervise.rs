@@ -394,6 +394,7 @@ pub fn run(
         launch.envp.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     let mut filter = filter();
     let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
+    let inherited = inherited_fds();
 
     // SAFETY: sigset operations on local values.
     let (set, old) = unsafe {
@@ -457,6 +458,7 @@ pub fn run(
         std::process::exit(if e == libc::ENOENT { 127 } else { 126 });
     }
     drop(ours);
+    let_go(&inherited);
     // SAFETY: a valid signal set.
     let sigfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     // SAFETY: a fresh fd or -1 (then signals are polled by waitpid alone).
@@ -466,6 +468,44 @@ pub fn run(
         s.hand_off();
     }
     finish(status)
+}
+
+/// The fds the program inherits along with cgshim: every open one without `FD_CLOEXEC` (what
+/// cgshim opens itself is close-on-exec).
+fn inherited_fds() -> Vec<libc::c_int> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return vec![0, 1, 2] };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        // SAFETY: F_GETFD on a number; a closed one (the listing's own fd) gives -1.
+        .filter(|&fd| matches!(unsafe { libc::fcntl(fd, libc::F_GETFD) }, f if f >= 0 && f & libc::FD_CLOEXEC == 0))
+        .collect()
+}
+
+/// Once the program runs, cgshim lets go of what it inherited with it: its end of a pipe, a
+/// readiness fd, a terminal. A program that closes its standard output, or an fd its parent
+/// waits on, is then seen to close it, as when it runs plain. Standard input and output become
+/// `/dev/null`; standard error too, unless `CGSHIM_DEBUG` asks the library for its lines there.
+fn let_go(inherited: &[libc::c_int]) {
+    // SAFETY: opening /dev/null, then dup2 and close on fds this process holds and no longer
+    // uses (nothing in this process refers to them).
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        let keep_stderr = std::env::var_os("CGSHIM_DEBUG").is_some();
+        for &fd in inherited {
+            match fd {
+                0..=2 if keep_stderr && fd == 2 => {}
+                0..=2 if null >= 0 => {
+                    libc::dup2(null, fd);
+                }
+                0..=2 => {}
+                _ => {
+                    libc::close(fd);
+                }
+            }
+        }
+        if null >= 0 {
+            libc::close(null);
+        }
+    }
 }
 
 /// Exits as the program did: its exit code, or the signal that killed it (without a second core
