@@ -1657,6 +1657,18 @@ fn unrelated_behaviour_is_unchanged() {
         ("/proc/meminfoX", "rdonly", "ENOENT"),
         ("/proc", "rdwr,directory", "EISDIR"),
     ];
+    // A symbolic link proc/meminfo to /proc/meminfo: followed, and refused with O_NOFOLLOW.
+    let link = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cgshim-supervise-link-{}", std::process::id()))
+        .join("proc/meminfo");
+    let _ = fs::create_dir_all(link.parent().unwrap());
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink("/proc/meminfo", &link).unwrap();
+    let link_dir = link.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let link = link.to_string_lossy().into_owned();
+    let opens = opens
+        .into_iter()
+        .chain([(link.as_str(), "rdonly", "ok"), (link.as_str(), "rdonly,nofollow", "ELOOP")]);
     for (path, flags, want) in opens {
         for via in [Via::Plain, CGSHIM] {
             let o = c.run(via, &[&probe, "open", path, flags]);
@@ -1667,6 +1679,7 @@ fn unrelated_behaviour_is_unchanged() {
             );
         }
     }
+    let _ = fs::remove_dir_all(&link_dir);
     // Another user: writing /proc/meminfo is EACCES plain and supervised.
     for via in [Via::Plain, CGSHIM] {
         let o = c.run_as_nobody(via, &[&probe, "open", "/proc/meminfo", "wronly"]);

@@ -867,17 +867,19 @@ impl Supervisor {
         }
         let Some(ours) = supervisor_path(&mut self.tgids, tid, dirfd, &path) else { return Answer::Continue };
         // An absolute path names the same file for every task: its content of the last
-        // millisecond is served again, as the library serves usage of the last millisecond.
+        // millisecond is served again, as the library serves usage of the last millisecond
+        // (not to an O_NOFOLLOW open, which may name a link the kernel would refuse).
         let name = library_name(&mut self.tgids, tid, &path);
-        let shared = ours == path && name.is_none();
+        let shared = ours == path && name.is_none() && flags & libc::O_NOFOLLOW == 0;
         if shared && let Some(copy) = self.recent.copy(&path) {
             return self.give(req.id, &copy, flags & libc::O_CLOEXEC);
         }
         let Ok(ours) = CString::new(ours) else { return Answer::Continue };
+        // The program's O_NOFOLLOW too: a symbolic link it may not open is not served.
+        let how =
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | (flags & libc::O_NOFOLLOW);
         // SAFETY: a NUL-terminated path.
-        let fd = unsafe {
-            libc::open(ours.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
-        };
+        let fd = unsafe { libc::open(ours.as_ptr(), how) };
         if fd < 0 {
             return Answer::Continue;
         }

@@ -10,7 +10,8 @@
  *       (/sys/devices/system/cpu/online), stat_cpus (cpuN lines of /proc/stat),
  *       status_cpus_allowed_list (/proc/self/status).
  *   static_probe open PATH FLAGS
- *       open(PATH, FLAGS) with FLAGS a comma list of rdonly, wronly, rdwr, directory, cloexec;
+ *       open(PATH, FLAGS) with FLAGS a comma list of rdonly, wronly, rdwr, directory, cloexec,
+ *       nofollow;
  *       prints `open=ok` or `open=ERRNO_NAME`.
  *   static_probe threads THREADS ITERATIONS FILE
  *       prints `fds_before=N`, waits for a line on stdin, then every thread opens, reads and
@@ -77,6 +78,7 @@ static const char *errno_name(int e) {
     case EFAULT: return "EFAULT";
     case ESRCH: return "ESRCH";
     case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
     default: return "OTHER";
     }
 }
@@ -204,6 +206,7 @@ static int open_flags(const char *path, const char *flags) {
         else if (!strcmp(tok, "rdwr")) f |= O_RDWR;
         else if (!strcmp(tok, "directory")) f |= O_DIRECTORY;
         else if (!strcmp(tok, "cloexec")) f |= O_CLOEXEC;
+        else if (!strcmp(tok, "nofollow")) f |= O_NOFOLLOW;
         else {
             fprintf(stderr, "static_probe: unknown flag %s\n", tok);
             return 64;
