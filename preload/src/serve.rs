@@ -187,7 +187,17 @@ pub fn read(
         // The kernel's end, and nothing maps it elsewhere: the served content ended here too.
         return 0;
     }
-    let req = Request { fd, kind, bufs, kernel_pos, pos, known_len, written, positional: offset.is_some() };
+    let req = Request {
+        fd,
+        kind,
+        bufs,
+        kernel_pos,
+        pos,
+        known_len,
+        written,
+        positional: offset.is_some(),
+        at_end: core::cell::Cell::new(None),
+    };
     stack::run(|arena| req.serve(entry.0, arena)).flatten().unwrap_or(from_kernel)
 }
 
@@ -203,6 +213,9 @@ struct Request {
     /// Bytes the kernel wrote into the buffers.
     written: usize,
     positional: bool,
+    /// [`Request::at_end`], once asked: the template and the entry's fate ask the same question
+    /// of the same offset within one read, and get one answer (one system call).
+    at_end: core::cell::Cell<Option<bool>>,
 }
 
 impl Request {
@@ -268,8 +281,13 @@ impl Request {
     /// could not write (a buffer running into an unmapped page). A one-byte read right after
     /// the bytes it wrote: at the end it costs no regeneration of the file.
     fn at_end(&self) -> bool {
+        if let Some(known) = self.at_end.get() {
+            return known;
+        }
         let next = self.kernel_pos.saturating_add(self.written as u64);
-        i64::try_from(next).is_ok_and(|at| sys::pread(self.fd, &mut [0u8; 1], at) == 0)
+        let end = i64::try_from(next).is_ok_and(|at| sys::pread(self.fd, &mut [0u8; 1], at) == 0);
+        self.at_end.set(Some(end));
+        end
     }
 
     /// Records where the next read continues the served content (for reads at the file
@@ -431,6 +449,7 @@ pub fn sendfile(
         known_len,
         written: 0,
         positional: !offset.is_null(),
+        at_end: core::cell::Cell::new(None),
     };
     let sent = stack::run(|arena| {
         let (content, from_kept) = req.content(entry.0, 0, arena)?;
