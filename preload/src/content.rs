@@ -114,9 +114,9 @@ pub fn read_from_start(fd: core::ffi::c_int, buf: &mut [u8]) -> Option<usize> {
     }
 }
 
-/// The whole kernel file behind `fd`, just opened, for a file the kernel generates as one record
-/// ([`Kind::one_record`]): one read when it comes back shorter than the buffer, else read to its
-/// end. (A file of many records, `/proc/cpuinfo` or `/proc/vmstat`, comes a page or so per read.)
+/// The whole kernel file behind `fd`, for a file the kernel generates as one record
+/// ([`Kind::one_record`]), read from offset 0 without moving its position: one read when it comes
+/// back shorter than the buffer, else read to its end. (A file of many records, `/proc/cpuinfo` or `/proc/vmstat`, comes a page or so per read.)
 pub fn read_fresh(fd: core::ffi::c_int, buf: &mut [u8]) -> Option<usize> {
     let n = usize::try_from(crate::sys::pread(fd, buf, 0)).ok()?;
     if n < buf.len() { Some(n) } else { read_from_start(fd, buf) }

@@ -172,14 +172,17 @@ pub fn adopt(fd: c_int, kind: Kind) {
     }
 }
 
-/// The host's text for `kind`, read from the kernel file `fd` from its start.
+/// The host's text for `kind`, read from the kernel file `fd` from its start (in one read for a
+/// file the kernel makes as one record).
 fn template_from_fd<'a>(fd: c_int, kind: Kind, src: &RawSource, buf: &'a mut [u8]) -> Option<&'a [u8]> {
     let n = if src.rooted() {
         content::rooted_template(kind, src, buf)?
-    } else if content::needs_template(kind) {
-        content::read_from_start(fd, buf)?
-    } else {
+    } else if !content::needs_template(kind) {
         0
+    } else if kind.one_record() {
+        content::read_fresh(fd, buf)?
+    } else {
+        content::read_from_start(fd, buf)?
     };
     buf.get(..n)
 }
@@ -287,26 +290,17 @@ pub fn served_copy(fd: c_int, kind: Kind) -> c_int {
     stack::run(|arena| {
         let (template, rendered) = arena.halves();
         let src = RawSource::new();
-        let n = if src.rooted() {
-            content::rooted_template(kind, &src, template)?
-        } else if content::needs_template(kind) && kind.one_record() {
-            content::read_fresh(fd, template)?
-        } else if content::needs_template(kind) {
-            content::read_from_start(fd, template)?
-        } else {
-            0
-        };
-        let len = content::render(kind, &src, template.get(..n)?, rendered, fd)?;
+        let host = template_from_fd(fd, kind, &src, template)?;
+        let len = content::render(kind, &src, host, rendered, fd)?;
         let file = create(kind);
         if file < 0 {
             return Some(file);
         }
         let file = Fd(file);
         if !write_all(file.0, rendered.get(..len)?, 0) {
-            return None;
+            return Some(-libc::EIO);
         }
-        let ro = reopen(file.0, libc::O_RDONLY | libc::O_CLOEXEC);
-        Some(if ro >= 0 { ro } else { -libc::EIO })
+        Some(reopen(file.0, libc::O_RDONLY | libc::O_CLOEXEC))
     })
     .flatten()
     .unwrap_or(-libc::ENODATA)
