@@ -187,9 +187,9 @@ fn filter() -> Vec<libc::sock_filter> {
     p.push(stmt(LD_W_ABS, NR));
     p.push(jump(JGE_K, arch::X32_BIT, 0, 1));
     p.push(stmt(RET_K, allow));
-    // Opens that cannot be of a served file (for writing, creating, of a directory, O_PATH) stay
-    // in the kernel: `ls` and `find` open every directory they list.
-    let never = (libc::O_ACCMODE | libc::O_CREAT | libc::O_DIRECTORY | libc::O_PATH | libc::O_TMPFILE) as u32;
+    // Opens that cannot be of a served file stay in the kernel: `ls` and `find` open every
+    // directory they list.
+    let never = NEVER_SERVED as u32;
     let opens = [(Some(libc::SYS_openat), 2), (arch::OPEN, 1)];
     for (nr, flags) in opens.into_iter().filter_map(|(nr, f)| Some((nr? as u32, f))) {
         p.push(jump(JEQ_K, nr, 0, 4));
@@ -215,6 +215,11 @@ fn filter() -> Vec<libc::sock_filter> {
     p.push(stmt(RET_K, notify));
     p
 }
+
+/// The open flags of an open that cannot be of a served file: for writing, creating, of a
+/// directory, `O_PATH` (`O_RDONLY` is 0).
+const NEVER_SERVED: libc::c_int =
+    libc::O_ACCMODE | libc::O_CREAT | libc::O_DIRECTORY | libc::O_PATH | libc::O_TMPFILE;
 
 /// What the program is started with, built before the fork (the child allocates nothing).
 struct Launch {
@@ -485,24 +490,30 @@ fn inherited_fds() -> Vec<libc::c_int> {
 /// waits on, is then seen to close it, as when it runs plain. Standard input and output become
 /// `/dev/null`; standard error too, unless `CGSHIM_DEBUG` asks the library for its lines there.
 fn let_go(inherited: &[libc::c_int]) {
-    // SAFETY: opening /dev/null, then dup2 and close on fds this process holds and no longer
-    // uses (nothing in this process refers to them).
+    let keep_stderr = std::env::var_os("CGSHIM_DEBUG").is_some();
+    let (stdio, others): (Vec<libc::c_int>, Vec<libc::c_int>) = inherited.iter().partition(|&&fd| fd <= 2);
+    to_dev_null(stdio.into_iter().filter(|&fd| !(keep_stderr && fd == 2)));
+    for fd in others {
+        // SAFETY: an fd this process inherited and never uses (nothing in it refers to it).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Points each of `fds` (standard streams this process no longer uses) at `/dev/null`.
+fn to_dev_null(fds: impl IntoIterator<Item = libc::c_int>) {
+    // SAFETY: opening /dev/null, then dup2 onto fds nothing in this process reads or writes.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        let keep_stderr = std::env::var_os("CGSHIM_DEBUG").is_some();
-        for &fd in inherited {
-            match fd {
-                0..=2 if keep_stderr && fd == 2 => {}
-                0..=2 if null >= 0 => {
-                    libc::dup2(null, fd);
-                }
-                0..=2 => {}
-                _ => {
-                    libc::close(fd);
-                }
-            }
+        if null < 0 {
+            return;
         }
-        if null >= 0 {
+        let mut kept = false;
+        for fd in fds {
+            // A closed standard stream may be where /dev/null itself was opened: it stays.
+            kept |= fd == null;
+            libc::dup2(null, fd);
+        }
+        if !kept {
             libc::close(null);
         }
     }
@@ -758,19 +769,9 @@ impl Supervisor {
         if pid != 0 {
             return;
         }
-        // SAFETY: setsid and fd plumbing in the new process.
-        unsafe {
-            libc::setsid();
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            if null >= 0 {
-                for fd in 0..3 {
-                    libc::dup2(null, fd);
-                }
-                if null > 2 {
-                    libc::close(null);
-                }
-            }
-        }
+        // SAFETY: setsid has no preconditions.
+        unsafe { libc::setsid() };
+        to_dev_null(0..3);
         while let Some(l) = &self.listener {
             let mut fd = libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd.
@@ -855,9 +856,7 @@ impl Supervisor {
         path: u64,
         flags: libc::c_int,
     ) -> Answer {
-        let plain = flags & libc::O_ACCMODE != libc::O_RDONLY
-            || flags & (libc::O_PATH | libc::O_DIRECTORY | libc::O_CREAT | libc::O_TMPFILE) != 0;
-        if plain {
+        if flags & NEVER_SERVED != 0 {
             return Answer::Continue;
         }
         let Some(path) = read_path(tid, path, &mut self.no_vm_readv) else { return Answer::Continue };
