@@ -27,13 +27,15 @@ mod std_source;
 use cgshim::decide::cpu::{self, CPU, Quota, UnreadableQuota};
 use cgshim::decide::discover::{self, Layout as CgLayout, Version};
 use cgshim::read::cpulist::CpuSet;
-use common::{Failures, Outcome, c_program, have_program, imported_symbols, kv_u64, parse_kv, run_plain};
+use common::{
+    Failures, Outcome, c_program, have_program, imported_symbols, kv_u64, parse_kv, remove_cgroup_to,
+    run_plain,
+};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std_source::StdSource;
 
 // =============================================================================================
@@ -454,29 +456,6 @@ fn home_cpu_cgroup() -> PathBuf {
 /// Evacuate and rmdir; never panics (runs from Drop, possibly while unwinding).
 fn remove_cpu_cgroup(dir: &Path) {
     remove_cgroup_to(dir, &home_cpu_cgroup().join("cgroup.procs"));
-}
-
-/// Moves what is left in `dir` to `home` (a `cgroup.procs` file), then removes `dir`.
-fn remove_cgroup_to(dir: &Path, home: &Path) {
-    let home = home.to_path_buf();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pids = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in pids.lines() {
-            let _ = fs::write(&home, pid);
-        }
-        match fs::remove_dir(dir) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                if Instant::now() > deadline {
-                    eprintln!("warning: could not remove cpu cgroup {}: {e}", dir.display());
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ use common::{joined, kernel_list};
 
 use common::{
     Cgroup, Failures, MIB, Outcome, c_program, cgshim_bin, have_program, host_meminfo_text, host_memtotal_kb,
-    lib_path, musl_static_program, parse_kv, parse_meminfo, static_busybox, static_program,
+    lib_path, musl_static_program, parse_kv, parse_meminfo, remove_cgroup_to, static_busybox, static_program,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -142,28 +142,6 @@ impl Drop for CpuCgroup {
         remove_cgroup_to(&self.dir, &Path::new(CPU_ROOT).join("cgroup.procs"));
         if let Some(a) = &self.acct {
             remove_cgroup_to(a, &Path::new(CPUACCT_ROOT).join("cgroup.procs"));
-        }
-    }
-}
-
-/// Moves what is left in `dir` to `home` (a `cgroup.procs` file), then removes `dir`. Never
-/// panics (it runs from Drop, possibly while unwinding).
-fn remove_cgroup_to(dir: &Path, home: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for pid in fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
-            let _ = fs::write(home, pid);
-        }
-        match fs::remove_dir(dir) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                if Instant::now() > deadline {
-                    eprintln!("warning: could not remove cgroup {}: {e}", dir.display());
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
         }
     }
 }
@@ -1079,16 +1057,15 @@ fn signals_sent_to_cgshim_reach_the_program() {
             });
             f.eq("the supervised program's parent is cgshim", ppid, Some(head));
         }
+        // Every signal cgshim forwards that static_probe handles; TERM, last, ends it.
+        const SENT: [&str; 8] = ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TERM"];
         let mut got = Vec::new();
-        for sig in ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TERM"] {
+        for sig in SENT {
             live.signal(sig);
             got.push(live.line());
         }
         let (status, rest, stderr) = live.finish(Duration::from_secs(10));
-        let want: Vec<String> = ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TERM"]
-            .iter()
-            .map(|s| format!("got={s}"))
-            .collect();
+        let want: Vec<String> = SENT.iter().map(|s| format!("got={s}")).collect();
         f.eq(&format!("handlers run, {via:?}"), got, want);
         f.eq(&format!("exit code after SIGTERM's handler, {via:?}"), status.code(), Some(42));
         f.eq(&format!("more stdout, {via:?}"), rest, Vec::<String>::new());

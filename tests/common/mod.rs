@@ -600,11 +600,17 @@ fn remove_tree(dir: &Path) {
             }
         }
     }
-    let home = home_cgroup_dir().join("cgroup.procs");
+    remove_cgroup_to(dir, &home_cgroup_dir().join("cgroup.procs"));
+}
+
+/// Moves what is left in the cgroup `dir` to `home` (a `cgroup.procs` file of the same
+/// hierarchy), then removes `dir`, trying for 10 s. Never panics (it runs from Drop, possibly
+/// while unwinding); problems are reported on stderr.
+pub fn remove_cgroup_to(dir: &Path, home: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         for pid in cgroup_pids(dir) {
-            let _ = fs::write(&home, &pid);
+            let _ = fs::write(home, &pid);
         }
         match fs::remove_dir(dir) {
             Ok(()) => return,
